@@ -262,7 +262,7 @@ def build(version: str | None = None, *, force: bool = False, progress: Progress
 
 def _build_locked(bins: Binaries, module_dir: Path, progress: Progress) -> Binaries:
     started = time.monotonic()
-    progress(f"building the control plane for Kubernetes {bins.version} (first build: ~20-30 min on 2 cores)")
+    progress(f"building the control plane for Kubernetes {bins.version} (a cold build takes ~10 min on 2 cores; later builds reuse the Go cache)")
     _write_module(bins.version, module_dir, progress)
     packages = list(_PROGRAMS.values())
     deps = _run_go(["list", "-deps", *packages], module_dir, "listing packages to compile").split()
