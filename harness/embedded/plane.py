@@ -197,6 +197,10 @@ class EmbeddedCluster:
     def pids(self) -> dict[str, int]:
         return {name: p.pid for name, p in self._procs.items()}
 
+    def exited(self) -> dict[str, int]:
+        """Components that have exited since start, with their exit status (empty while healthy)."""
+        return {name: p.returncode for name, p in self._procs.items() if p.poll() is not None}
+
     def log_path(self, component: str) -> Path:
         return self._path(f"logs/{component}.log")
 

@@ -1,0 +1,139 @@
+"""Named, long-lived embedded clusters for ``pss-harness cluster up/down/status``.
+
+``up`` runs an ``EmbeddedCluster`` in the foreground until Ctrl-C or SIGTERM; ``--detach`` starts
+that same foreground process in its own session and returns once it reports ready. Each named
+cluster keeps ``state.json`` (PIDs, server, kubeconfig) under ``<cache>/clusters/<name>/``; ``down``
+signals the supervising process, which stops its own children and removes the directory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from harness.embedded.build import cache_root
+from harness.embedded.plane import EmbeddedCluster
+from harness.errors import ControlPlaneError
+
+__all__ = ["cluster_dir", "down", "running", "up"]
+
+
+def cluster_dir(name: str) -> Path:
+    return cache_root() / "clusters" / name
+
+
+def _state(name: str) -> dict | None:
+    try:
+        return json.loads((cluster_dir(name) / "state.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _alive(pid: int, needle: str) -> bool:
+    """True if ``pid`` runs and its command line contains ``needle`` (guards against PID reuse)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return False
+    return needle in cmdline
+
+
+def running() -> list[dict]:
+    """States of the named clusters whose supervisor is alive."""
+    root = cache_root() / "clusters"
+    out = []
+    for d in sorted(root.glob("*/state.json")) if root.is_dir() else []:
+        state = _state(d.parent.name)
+        if state and _alive(state["supervisor"], "harness"):
+            out.append(state)
+    return out
+
+
+def up(name: str, version: str | None, *, detach: bool, out=print) -> int:
+    """Start cluster ``name``; block until interrupted unless ``detach``."""
+    state = _state(name)
+    if state and _alive(state["supervisor"], "harness"):
+        raise ControlPlaneError(f"cluster {name!r} is already running (kubeconfig {state['kubeconfig']}); "
+                                f"stop it with `pss-harness cluster down --name {name}`")
+    directory = cluster_dir(name)
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    if detach:
+        return _detach(name, version, directory, out)
+    cluster = EmbeddedCluster(version, workdir=directory / "work")
+    try:
+        cluster.start()
+        state = {"name": name, "supervisor": os.getpid(), "version": cluster.version, "server": cluster.server,
+                 "kubeconfig": str(cluster.kubeconfig), "pids": cluster.pids,
+                 "started_seconds": round(cluster.started_seconds or 0, 2)}
+        (directory / "state.json").write_text(json.dumps(state, indent=2))
+        out(f"cluster {name!r}: Kubernetes {cluster.version} at {cluster.server}, ready in {state['started_seconds']}s")
+        out(f"kubeconfig: {cluster.kubeconfig}")
+        out(f"  export KUBECONFIG={cluster.kubeconfig}   # contexts: admin (system:masters), alice, bob")
+        out("press Ctrl-C to stop it")
+        sys.stdout.flush()
+        while not (exited := cluster.exited()):
+            time.sleep(1)
+        component, status = next(iter(exited.items()))
+        raise ControlPlaneError(f"{component} exited with status {status}; see {cluster.log_path(component)}")
+    except KeyboardInterrupt:
+        out("stopping")
+    finally:
+        cluster.stop()
+        shutil.rmtree(directory, ignore_errors=True)
+    return 0
+
+
+def _detach(name: str, version: str | None, directory: Path, out) -> int:
+    log = directory.parent / f"{name}.log"
+    args = [sys.executable, "-m", "harness", "cluster", "up", "--name", name]
+    if version:
+        args += ["--k8s-version", version]
+    with open(log, "wb") as fh:
+        proc = subprocess.Popen(args, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
+    deadline = time.monotonic() + 1800  # may include a first build
+    while time.monotonic() < deadline:
+        state = _state(name)
+        if state:
+            out(f"cluster {name!r}: Kubernetes {state['version']} at {state['server']} "
+                f"(supervisor PID {state['supervisor']}, log {log})")
+            out(f"kubeconfig: {state['kubeconfig']}")
+            out(f"stop it with: pss-harness cluster down --name {name}")
+            return 0
+        if proc.poll() is not None:
+            tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
+            raise ControlPlaneError(f"cluster {name!r} failed to start (log {log}):\n{tail}")
+        time.sleep(0.2)
+    proc.terminate()
+    raise ControlPlaneError(f"cluster {name!r} was not ready after 30 min; see {log}")
+
+
+def down(name: str, out=print) -> int:
+    """Stop cluster ``name`` (its supervisor stops its own children and removes its directory)."""
+    state = _state(name)
+    if not state:
+        out(f"cluster {name!r} is not running")
+        return 0
+    sup = state["supervisor"]
+    if _alive(sup, "harness"):
+        os.kill(sup, signal.SIGTERM)
+        deadline = time.monotonic() + 40
+        while _alive(sup, "harness") and time.monotonic() < deadline:
+            time.sleep(0.2)
+    # a supervisor that died hard leaves its children: stop them by PID, checking they are ours
+    for component, pid in state.get("pids", {}).items():
+        if _alive(pid, component if component != "etcd" else "etcd"):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+    shutil.rmtree(cluster_dir(name), ignore_errors=True)
+    (cluster_dir(name).parent / f"{name}.log").unlink(missing_ok=True)
+    out(f"cluster {name!r} stopped")
+    return 0
