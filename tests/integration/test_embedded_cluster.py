@@ -1,0 +1,175 @@
+"""The embedded control plane against its own promises: real admission, audit, lifecycle."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.client import Cluster
+from harness.embedded import EmbeddedCluster, Exemptions, binaries_for
+from harness.errors import ControlPlaneError
+
+pytestmark = pytest.mark.integration
+
+PAUSE = "registry.k8s.io/pause:3.10"
+
+
+def pod(name: str, **security) -> dict:
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+            "spec": {"containers": [{"name": "c", "image": PAUSE, "securityContext": security}]}}
+
+
+def labelled_namespace(client: Cluster, name: str, labels: dict) -> str:
+    client.create_namespace(name, labels)
+    client.wait_for("serviceaccounts", name, "default")
+    return name
+
+
+def _pids_alive(pids) -> list[int]:
+    return [p for p in pids if Path(f"/proc/{p}").exists() and
+            "zombie" not in Path(f"/proc/{p}/status").read_text().lower()]
+
+
+def test_version_reports_the_built_release(embedded, admin):
+    info = admin.server_version()
+    assert info["gitVersion"] == embedded.version == binaries_for().version
+    assert info["minor"] == embedded.version.split(".")[1]
+
+
+def test_enforce_baseline_refuses_a_privileged_pod_with_403(admin):
+    ns = labelled_namespace(admin, "ec-enforce", {"pod-security.kubernetes.io/enforce": "baseline"})
+    resp = admin.submit(pod("priv", privileged=True), ns)
+    assert resp.status == 403
+    assert resp.reason == "Forbidden"
+    assert 'violates PodSecurity "baseline:latest"' in resp.message
+    assert "privileged" in resp.message
+    assert resp.warnings == []  # enforce denials carry no warning
+
+
+def test_warn_restricted_admits_and_returns_the_warning_header(admin):
+    ns = labelled_namespace(admin, "ec-warn", {"pod-security.kubernetes.io/warn": "restricted"})
+    resp = admin.submit(pod("plain"), ns)
+    assert resp.status == 201
+    psa = [w for w in resp.warnings if w.startswith('would violate PodSecurity "restricted:latest"')]
+    assert len(psa) == 1, resp.warnings
+    assert "allowPrivilegeEscalation != false" in psa[0]
+
+
+def test_audit_restricted_admits_and_the_audit_log_holds_the_violation(embedded, admin):
+    ns = labelled_namespace(admin, "ec-audit", {"pod-security.kubernetes.io/audit": "restricted"})
+    resp = admin.submit(pod("plain"), ns)
+    assert resp.status == 201 and resp.warnings == []
+    assert resp.audit_id
+    event = embedded.audit_log.find(resp.audit_id)
+    assert event is not None, "no audit event for the request"
+    assert event["objectRef"]["namespace"] == ns
+    violation = event["annotations"]["pod-security.kubernetes.io/audit-violations"]
+    assert violation.startswith('would violate PodSecurity "restricted:latest": ')
+
+
+def test_ordinary_identities_are_subject_to_rbac(embedded, admin):
+    alice = Cluster(embedded.kubeconfig, context="alice")
+    assert alice.whoami()["username"] == "alice"
+    resp = alice.submit(pod("p"), "default")
+    assert resp.status == 403 and "cannot create resource" in resp.message
+    assert "PodSecurity" not in resp.message
+
+
+def test_namespace_deletion_completes(admin):
+    ns = labelled_namespace(admin, "ec-delete", {})
+    assert admin.submit(pod("real"), ns, dry_run=False).status == 201
+    assert admin.delete_namespace(ns).status == 200
+    assert admin.wait_gone("Namespace", None, ns, timeout=90), "namespace stuck in Terminating"
+
+
+def test_username_exemption_is_honoured_and_annotated(embedded):
+    """A second cluster (side by side with the session one) exempting user alice."""
+    with EmbeddedCluster(exemptions=Exemptions(usernames=("alice",))) as other:
+        assert other.ports["apiserver"] != embedded.ports["apiserver"]
+        assert set(other.pids.values()).isdisjoint(embedded.pids.values())
+        admin = Cluster(other.kubeconfig)
+        ns = labelled_namespace(admin, "exempt", {"pod-security.kubernetes.io/enforce": "baseline"})
+        grant = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+                 "metadata": {"name": "alice-edit", "namespace": ns},
+                 "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "edit"},
+                 "subjects": [{"kind": "User", "name": "alice", "apiGroup": "rbac.authorization.k8s.io"}]}
+        admin.checked("POST", f"/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/rolebindings", grant)
+        alice, bob = Cluster(other.kubeconfig, "alice"), Cluster(other.kubeconfig, "bob")
+        allowed = alice.submit(pod("by-alice", privileged=True), ns)
+        assert allowed.status == 201, allowed.message
+        event = other.audit_log.find(allowed.audit_id)
+        assert event["annotations"].get("pod-security.kubernetes.io/exempt") == "user"
+        # the same pod from the admin is still denied: the exemption is per user
+        assert admin.submit(pod("by-admin", privileged=True), ns).status == 403
+        assert bob.submit(pod("by-bob"), ns).status == 403  # bob has no RBAC grant at all
+
+
+def test_start_stop_leaves_no_process_and_no_directory():
+    cluster = EmbeddedCluster(controller_manager=False)
+    with cluster:
+        pids = list(cluster.pids.values())
+        workdir = cluster.workdir
+        assert len(_pids_alive(pids)) == 2
+    assert _pids_alive(pids) == []
+    assert not workdir.exists()
+
+
+def test_startup_failure_reports_the_log_tail():
+    cluster = EmbeddedCluster(controller_manager=False, extra_apiserver_args=["--no-such-flag=1"])
+    with pytest.raises(ControlPlaneError) as info:
+        cluster.start()
+    assert "kube-apiserver exited" in str(info.value)
+    assert "no-such-flag" in str(info.value)
+    assert cluster.pids == {}
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_signals_stop_the_cluster_and_remove_its_directory(tmp_path, sig):
+    script = tmp_path / "run.py"
+    script.write_text(textwrap.dedent("""
+        import json, sys, time
+        from harness.embedded import EmbeddedCluster
+        with EmbeddedCluster(controller_manager=False) as c:
+            print(json.dumps({"pids": list(c.pids.values()), "workdir": str(c.workdir)}), flush=True)
+            time.sleep(300)
+    """))
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    import json
+    info = json.loads(proc.stdout.readline())
+    assert len(_pids_alive(info["pids"])) == 2
+    proc.send_signal(sig)
+    proc.wait(timeout=60)
+    deadline = time.monotonic() + 10
+    while _pids_alive(info["pids"]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _pids_alive(info["pids"]) == []
+    assert not Path(info["workdir"]).exists()
+
+
+def test_cli_up_detach_gives_a_usable_kubeconfig_and_down_stops_it(tmp_path):
+    env = dict(os.environ, PSS_HARNESS_CACHE=str(tmp_path))
+    # share the built binaries with the temporary cache
+    (tmp_path / "k8s").symlink_to(binaries_for().directory.parent.parent)
+    cli = [sys.executable, "-m", "harness", "cluster"]
+    up = subprocess.run([*cli, "up", "--detach", "--name", "ci"], env=env, capture_output=True, text=True,
+                        timeout=300)
+    assert up.returncode == 0, up.stderr
+    kubeconfig = next(line.split(": ", 1)[1] for line in up.stdout.splitlines() if line.startswith("kubeconfig:"))
+    status = subprocess.run([*cli, "status"], env=env, capture_output=True, text=True)
+    assert "ci: Kubernetes" in status.stdout
+    try:
+        client = Cluster(kubeconfig)
+        assert client.server_version()["gitVersion"] == binaries_for().version
+        assert client.whoami()["username"] == "pss-admin"
+    finally:
+        down = subprocess.run([*cli, "down", "--name", "ci"], env=env, capture_output=True, text=True, timeout=120)
+    assert down.returncode == 0, down.stderr
+    assert not Path(kubeconfig).exists()
+    assert "no named cluster" in subprocess.run([*cli, "status"], env=env, capture_output=True, text=True).stdout
