@@ -108,11 +108,10 @@ class Scenario:
         return sorted({c.id for c in self.checks})
 
     def boundaries(self) -> set[int]:
-        """Policy minors where this scenario's expectation may change."""
+        """Policy minors where the scenario's own version ranges change (its declared boundaries)."""
         out = set(self.versions.boundaries())
         for c in self.checks:
             out |= c.versions.boundaries()
-            out |= set(CHECKS[c.id].versions)
         return {b for b in out if b}
 
     def pod(self) -> dict:
