@@ -1,0 +1,277 @@
+"""One process's view of the run: the target, its namespaces, and how an item is executed.
+
+``Runtime`` owns the ``Cluster`` connection, creates one namespace per policy on first use
+(labelled for that policy plus run-id/owner labels; it waits for the ``default`` ServiceAccount),
+deletes them at the end (also on Ctrl-C, via the pytest session teardown and an ``atexit``
+safety net), sweeps namespaces of crashed runs, runs the preflight, and executes an item:
+build the object, submit it (dry-run unless ``--live``), observe, and fetch the audit event.
+"""
+
+from __future__ import annotations
+
+import atexit
+import dataclasses
+import json
+import shlex
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+from harness.client import Cluster, Response
+from harness.config import HarnessConfig
+from harness.errors import AdmissionNotInEffect, ClusterError, ClusterPermissionError, UsageError
+from harness.expectations import Policy
+from harness.model import Level, Mode, LATEST
+from harness.scenarios import Scenario
+from harness.variants import as_kind
+from harness.verdict import Observation, attach_audit, observe
+
+__all__ = ["AuditSource", "Preflight", "Runtime", "RUNNER_PERMISSIONS"]
+
+OWNER_LABEL = "app.kubernetes.io/managed-by"
+RUN_LABEL = "pss-harness.io/run-id"
+POLICY_LABEL = "pss-harness.io/policy"
+OWNER = "pss-harness"
+NEVER_SCHEDULE_GATE = "pss-harness.io/never-schedule"
+
+# (verb, group, resource, subresource): what a run needs, per docs/rbac
+RUNNER_PERMISSIONS = [
+    ("create", "", "namespaces", ""), ("delete", "", "namespaces", ""), ("list", "", "namespaces", ""),
+    ("get", "", "serviceaccounts", ""),
+    ("create", "", "pods", ""), ("delete", "", "pods", ""), ("update", "", "pods", "ephemeralcontainers"),
+    ("create", "", "podtemplates", ""), ("create", "", "replicationcontrollers", ""),
+    ("create", "apps", "deployments", ""), ("create", "apps", "replicasets", ""),
+    ("create", "apps", "statefulsets", ""), ("create", "apps", "daemonsets", ""),
+    ("create", "batch", "jobs", ""), ("create", "batch", "cronjobs", ""),
+]
+_CANARY_POD = {
+    "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "pss-harness-canary"},
+    "spec": {"containers": [{"name": "canary", "image": "registry.k8s.io/pause:3.10",
+                             "securityContext": {"privileged": True}}]},
+}
+
+
+class AuditSource:
+    """Finds the audit event of a request by its ``Audit-Id``: a JSON-lines file, or ``!COMMAND``."""
+
+    def __init__(self, spec: str):
+        self.spec = spec
+        self._offset = 0
+        self._index: dict[str, dict] = {}
+        if not spec.startswith("!") and not Path(spec).exists():
+            raise UsageError(f"--audit-log {spec}: no such file (use '!COMMAND' to run a command)")
+
+    def _read(self) -> None:
+        if self.spec.startswith("!"):
+            try:
+                out = subprocess.run(shlex.split(self.spec[1:]), capture_output=True, text=True, timeout=60).stdout
+            except (OSError, subprocess.TimeoutExpired) as exc:
+                raise ClusterError(f"--audit-log command {self.spec[1:]!r} failed: {exc}") from None
+            lines = out.splitlines()
+        else:
+            with open(self.spec, "rb") as fh:
+                fh.seek(self._offset)
+                data = fh.read()
+            end = data.rfind(b"\n") + 1
+            self._offset += end
+            lines = data[:end].decode(errors="replace").splitlines()
+        for line in lines:
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if event.get("stage") == "ResponseComplete" and event.get("auditID"):
+                self._index[event["auditID"]] = event
+
+    def find(self, audit_id: str, timeout: float = 5.0) -> dict | None:
+        deadline = time.monotonic() + timeout
+        while True:
+            if audit_id in self._index:
+                return self._index.pop(audit_id)
+            self._read()
+            if audit_id in self._index:
+                return self._index.pop(audit_id)
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(0.05)
+
+
+@dataclasses.dataclass
+class Preflight:
+    """What the preflight found, for the report header and the evidence."""
+
+    server_version: str
+    server_minor: int
+    identity: str
+    groups: list[str]
+    missing: list[str]
+
+
+@dataclasses.dataclass
+class Execution:
+    """One executed item: what was sent, what came back."""
+
+    namespace: str
+    request: dict            #: verb, path, dryRun, namespace policy
+    manifest: dict           #: the object sent
+    observation: Observation
+    started: float
+    duration: float
+
+
+class Runtime:
+    """Everything one pytest process (controller or xdist worker) needs to run items."""
+
+    def __init__(self, cfg: HarnessConfig, kubeconfig: str, context: str | None, *, audit: AuditSource | None,
+                 worker: str = "main", server_minor: int | None = None):
+        self.cfg = cfg
+        self.cluster = Cluster(kubeconfig, context)
+        self.audit = audit
+        self.worker = worker
+        self._namespaces: dict[Policy, str] = {}
+        self._created: list[str] = []
+        self._server_minor = server_minor
+        atexit.register(self.cleanup)
+
+    @property
+    def server_minor(self) -> int:
+        if self._server_minor is None:
+            info = self.cluster.server_version()
+            self._server_minor = int("".join(ch for ch in info.get("minor", "0") if ch.isdigit()) or 0)
+        return self._server_minor
+
+    # -- preflight ---------------------------------------------------------------------
+
+    def preflight(self) -> Preflight:
+        """Version, identity, RBAC (SelfSubjectAccessReview) and the enforcement canary."""
+        info = self.cluster.server_version()
+        who = self.cluster.whoami()
+        missing = []
+        for verb, group, resource, sub in RUNNER_PERMISSIONS:
+            if self.cfg.namespace_map and resource == "namespaces":
+                continue
+            if not self.cluster.can_i(verb, resource, group, subresource=sub):
+                missing.append(f"{verb} {resource}{'/' + sub if sub else ''}{' (' + group + ')' if group else ''}")
+        if missing:
+            raise ClusterPermissionError(
+                f"the runner identity {who['username']!r} lacks {len(missing)} permission(s): "
+                f"{'; '.join(missing)}.\nFix: kubectl apply -f rbac/pss-harness-runner.yaml and bind the ClusterRole "
+                f"'pss-harness-runner' to {who['username']!r} (see rbac/README.md), or run as an identity that has it.")
+        pf = Preflight(info.get("gitVersion", "?"), self.server_minor, who["username"], who["groups"], missing)
+        self.canary()
+        return pf
+
+    def canary(self) -> None:
+        """Fail at once if a namespace labelled enforce=restricted admits a privileged pod."""
+        ns = self.namespace(Policy(Level.RESTRICTED, Mode.ENFORCE, LATEST))
+        resp = self.cluster.submit(_CANARY_POD, ns)
+        obs = observe(resp, self.server_minor)
+        if obs.outcome.value == "denied":
+            return
+        if obs.outcome.value in ("admitted", "warned"):
+            raise AdmissionNotInEffect(
+                f"PodSecurity admission is not in effect: namespace {ns} is labelled "
+                f"pod-security.kubernetes.io/enforce=restricted, yet a privileged pod was admitted "
+                f"(HTTP {resp.status}). Is the PodSecurity admission plugin disabled "
+                f"(--disable-admission-plugins) or is the namespace exempt in the AdmissionConfiguration?")
+        raise ClusterError(f"the canary pod in {ns} was refused by something other than PodSecurity "
+                           f"({obs.outcome}, HTTP {resp.status}): {obs.message}")
+
+    # -- namespaces ----------------------------------------------------------------------
+
+    def namespace_name(self, policy: Policy) -> str:
+        version = str(policy.version).replace(".", "-")
+        return f"pss-{self.cfg.run_id}-{self.worker}-{policy.level}-{policy.mode}-{version}"[:63].rstrip("-")
+
+    def namespace(self, policy: Policy) -> str:
+        """The namespace for ``policy``, created (and ready) on first use."""
+        if policy in self._namespaces:
+            return self._namespaces[policy]
+        if self.cfg.namespace_map:
+            name = self.cfg.namespace_map.get(policy.label)
+            if not name:
+                raise UsageError(f"--psa-namespace-map has no namespace for policy {policy.label!r}; "
+                                 f"add '{policy.label}: <namespace labelled {policy.labels()}>'")
+            self._check_labels(name, policy)
+        else:
+            name = self.namespace_name(policy)
+            labels = {**policy.labels(), OWNER_LABEL: OWNER, RUN_LABEL: self.cfg.run_id, POLICY_LABEL: policy.label}
+            self.cluster.create_namespace(name, labels)
+            self._created.append(name)
+        self.cluster.wait_for("serviceaccounts", name, "default", timeout=60)
+        self._namespaces[policy] = name
+        return name
+
+    def _check_labels(self, name: str, policy: Policy) -> None:
+        resp = self.cluster.checked("GET", f"/api/v1/namespaces/{name}", what=f"reading namespace {name}")
+        labels = resp.body.get("metadata", {}).get("labels", {})
+        wrong = {k: v for k, v in policy.labels().items() if labels.get(k) != v}
+        if wrong:
+            raise UsageError(f"namespace {name} (mapped to {policy.label}) must carry the labels {wrong}; "
+                             f"it has {labels}")
+
+    def sweep_orphans(self) -> list[str]:
+        """Delete namespaces of earlier runs older than the sweep age (crashed runs leave them)."""
+        swept = []
+        cutoff = time.time() - self.cfg.sweep_after_minutes * 60
+        for ns in self.cluster.list_namespaces(f"{OWNER_LABEL}={OWNER}"):
+            meta = ns["metadata"]
+            if meta.get("labels", {}).get(RUN_LABEL) == self.cfg.run_id:
+                continue
+            created = time.mktime(time.strptime(meta["creationTimestamp"], "%Y-%m-%dT%H:%M:%SZ")) - time.timezone
+            if created < cutoff and ns.get("status", {}).get("phase") != "Terminating":
+                self.cluster.delete_namespace(meta["name"])
+                swept.append(meta["name"])
+        return swept
+
+    def cleanup(self) -> None:
+        """Delete the namespaces this process created (unless ``--keep-namespaces``)."""
+        if self.cfg.keep_namespaces:
+            return
+        created, self._created = self._created, []
+        for name in created:
+            self.cluster.delete_namespace(name)
+        self._namespaces.clear()
+
+    # -- execution -----------------------------------------------------------------------
+
+    def execute(self, scenario: Scenario, kind: str, policy: Policy) -> Execution:
+        ns = self.namespace(policy)
+        dry_run = not self.cfg.live
+        started = time.time()
+        t0 = time.monotonic()
+        if scenario.update:
+            resp, manifest = self._update_path(scenario, ns, dry_run)
+        else:
+            manifest = as_kind(scenario.pod(), kind)
+            resp = self.cluster.submit(manifest, ns, dry_run=dry_run)
+            if not dry_run and resp.ok:
+                self.cluster.delete(kind, ns, manifest["metadata"]["name"])
+        obs = observe(resp, self.server_minor)
+        if policy.mode is Mode.AUDIT and self.audit is not None and resp.audit_id:
+            attach_audit(obs, self.audit.find(resp.audit_id), self.server_minor)
+        request = {"verb": resp.method, "path": resp.path, "dryRun": "All" if dry_run else None,
+                   "namespace": ns, "policy": policy.labels()}
+        return Execution(ns, request, manifest, obs, started, time.monotonic() - t0)
+
+    def _update_path(self, scenario: Scenario, ns: str, dry_run: bool) -> tuple[Response, dict]:
+        """Create the compliant pod for real (gated so it never runs), then add the ephemeral container."""
+        base = scenario.pod()
+        base["metadata"]["name"] = f"{scenario.id}-{uuid.uuid4().hex[:6]}"[:63]
+        if dry_run:
+            base["spec"].setdefault("schedulingGates", []).append({"name": NEVER_SCHEDULE_GATE})
+        created = self.cluster.submit(base, ns, dry_run=False)
+        if not created.ok:  # the update was never attempted: an error, not a verdict
+            refused = Response(created.method, created.path, created.query, 0, created.body, created.warnings,
+                               created.audit_id, created.elapsed,
+                               transport_error=f"the running pod of the update path was refused "
+                                               f"(HTTP {created.status}): {created.message}")
+            return refused, base
+        try:
+            resp = self.cluster.add_ephemeral_containers(created.body, ns, scenario.update["ephemeralContainers"],
+                                                         dry_run=dry_run)
+        finally:
+            self.cluster.request("DELETE", f"/api/v1/namespaces/{ns}/pods/{base['metadata']['name']}",
+                                 {"kind": "DeleteOptions", "apiVersion": "v1", "gracePeriodSeconds": 0})
+        return resp, {"pod": base, "ephemeralContainers": scenario.update["ephemeralContainers"]}
