@@ -1,0 +1,34 @@
+# pss-harness: `make run` (the main job) and `make test` (the test suite) work on a fresh machine
+# with Python 3.11+ and Go 1.26+. The first run builds the control plane (~9 min on 2 cores).
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+JOBS   ?= 2
+
+.PHONY: setup controlplane run test unit clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+controlplane: setup
+	$(BIN)/pss-harness cluster build
+
+## the main job: the attack corpus against the embedded cluster, reports in reports/
+run: controlplane
+	$(BIN)/pytest scenarios -n $(JOBS) -p no:cacheprovider
+
+## the whole test suite: unit tests, integration tests and the full default matrix
+test: controlplane
+	$(BIN)/pytest -n $(JOBS) -p no:cacheprovider
+
+## fast tests only (no cluster)
+unit: setup
+	$(BIN)/pytest tests/unit -p no:cacheprovider
+
+clean:
+	rm -rf $(VENV) reports/evidence reports/allure-results reports/junit.xml
