@@ -140,6 +140,10 @@ class ScenarioItem(pytest.Item):
             + (f"  audit: {', '.join(sorted(obs.audit_violation.checks))}" if obs.audit_violation else ""),
         ]
         lines += [f"  - {p}" for p in self.verdict.problems]
+        exempt = (obs.audit_annotations or {}).get("pod-security.kubernetes.io/exempt")
+        if exempt:
+            lines.append(f"  cause: PodSecurity exempted this request (audit annotation exempt={exempt}); "
+                         f"check the {exempt} exemptions of the cluster's PodSecurity AdmissionConfiguration")
         if obs.message:
             lines.append(f"  server message: {obs.message}")
         for w in obs.warnings:

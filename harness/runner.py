@@ -157,7 +157,7 @@ class Runtime:
             raise ClusterPermissionError(
                 f"the runner identity {who['username']!r} lacks {len(missing)} permission(s): "
                 f"{'; '.join(missing)}.\nFix: kubectl apply -f rbac/pss-harness-runner.yaml and bind the ClusterRole "
-                f"'pss-harness-runner' to {who['username']!r} (see rbac/README.md), or run as an identity that has it.")
+                f"'pss-harness-runner' to {who['username']!r} (see the README's 'Least privilege' section), or run as an identity that has it.")
         pf = Preflight(info.get("gitVersion", "?"), self.server_minor, who["username"], who["groups"], missing)
         self.canary()
         return pf
@@ -170,11 +170,16 @@ class Runtime:
         if obs.outcome.value == "denied":
             return
         if obs.outcome.value in ("admitted", "warned"):
+            event = self.audit.find(resp.audit_id, timeout=2) if self.audit and resp.audit_id else None
+            exempt = ((event or {}).get("annotations") or {}).get("pod-security.kubernetes.io/exempt")
+            cause = (f"the audit event says the request was exempt (exempt={exempt}): remove the "
+                     f"{exempt} exemption from the PodSecurity AdmissionConfiguration" if exempt else
+                     "is the PodSecurity admission plugin disabled (--disable-admission-plugins=PodSecurity), "
+                     "or is the namespace or the runner identity exempt in the AdmissionConfiguration?")
             raise AdmissionNotInEffect(
                 f"PodSecurity admission is not in effect: namespace {ns} is labelled "
                 f"pod-security.kubernetes.io/enforce=restricted, yet a privileged pod was admitted "
-                f"(HTTP {resp.status}). Is the PodSecurity admission plugin disabled "
-                f"(--disable-admission-plugins) or is the namespace exempt in the AdmissionConfiguration?")
+                f"(HTTP {resp.status}); {cause}")
         raise ClusterError(f"the canary pod in {ns} was refused by something other than PodSecurity "
                            f"({obs.outcome}, HTTP {resp.status}): {obs.message}")
 
@@ -249,8 +254,9 @@ class Runtime:
             if not dry_run and resp.ok:
                 self.cluster.delete(kind, ns, manifest["metadata"]["name"])
         obs = observe(resp, self.server_minor)
-        if policy.mode is Mode.AUDIT and self.audit is not None and resp.audit_id:
-            attach_audit(obs, self.audit.find(resp.audit_id), self.server_minor)
+        if self.audit is not None and resp.audit_id:  # every mode: evidence, and exemptions explain surprises
+            wait = 5.0 if policy.mode is Mode.AUDIT else 0.5
+            attach_audit(obs, self.audit.find(resp.audit_id, timeout=wait), self.server_minor)
         request = {"verb": resp.method, "path": resp.path, "dryRun": "All" if dry_run else None,
                    "namespace": ns, "policy": policy.labels()}
         return Execution(ns, request, manifest, obs, started, time.monotonic() - t0)
