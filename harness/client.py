@@ -168,7 +168,7 @@ class Cluster:
                                      "Check the kubeconfig's server address, the network and the CA.")
         if resp.status in (401, 403):
             raise ClusterError(f"{what}: {resp.status} {resp.reason}: {resp.message}. "
-                               "Check the runner identity's credentials and RBAC (see rbac/runner-role.yaml).")
+                               "Check the runner identity's credentials and RBAC (rbac/pss-harness-runner.yaml grants what a run needs).")
         raise ClusterError(f"{what}: {resp.status} {resp.reason}: {resp.message or resp.body}")
 
     # -- submissions ----------------------------------------------------------------------

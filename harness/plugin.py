@@ -116,8 +116,8 @@ def _prepare(config: pytest.Config) -> None:
     try:
         target = _start_target(config)
         state.runtime = _make_runtime(config, target, "main")
-        swept = state.runtime.sweep_orphans()
         state.preflight = state.runtime.preflight()
+        swept = state.runtime.sweep_orphans()
     except HarnessError as exc:
         _shutdown(config)
         pytest.exit(f"pss-harness: {exc}", returncode=3)

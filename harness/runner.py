@@ -148,10 +148,12 @@ class Runtime:
         info = self.cluster.server_version()
         who = self.cluster.whoami()
         missing = []
+        mapped = sorted(set(self.cfg.namespace_map.values()))
         for verb, group, resource, sub in RUNNER_PERMISSIONS:
-            if self.cfg.namespace_map and resource == "namespaces":
+            if mapped and resource == "namespaces":
                 continue
-            if not self.cluster.can_i(verb, resource, group, subresource=sub):
+            if not all(self.cluster.can_i(verb, resource, group, namespace=ns, subresource=sub)
+                       for ns in (mapped or [None])):
                 missing.append(f"{verb} {resource}{'/' + sub if sub else ''}{' (' + group + ')' if group else ''}")
         if missing:
             raise ClusterPermissionError(
@@ -219,6 +221,8 @@ class Runtime:
     def sweep_orphans(self) -> list[str]:
         """Delete namespaces of earlier runs older than the sweep age (crashed runs leave them)."""
         swept = []
+        if self.cfg.namespace_map:
+            return swept
         cutoff = time.time() - self.cfg.sweep_after_minutes * 60
         for ns in self.cluster.list_namespaces(f"{OWNER_LABEL}={OWNER}"):
             meta = ns["metadata"]
