@@ -56,7 +56,7 @@ def _cluster_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _cluster_build(args: argparse.Namespace) -> int:
-    from harness.embedded.build import binaries_for, build
+    from harness.embedded.builder import binaries_for, build
 
     existing = binaries_for(args.k8s_version)
     if existing.exist() and not args.force:

@@ -31,7 +31,7 @@ from typing import Iterator, Sequence
 
 import yaml
 
-from harness.embedded.build import Binaries, Progress, build, _stderr
+from harness.embedded.builder import Binaries, Progress, build, _stderr
 from harness.embedded.pki import write_pki
 from harness.errors import ControlPlaneError, UsageError
 

@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from harness.embedded.build import cache_root
+from harness.embedded.builder import cache_root
 from harness.embedded.plane import EmbeddedCluster
 from harness.errors import ControlPlaneError
 

@@ -1,0 +1,84 @@
+"""The pytest plugin as users meet it: collection, ids, markers, and clear errors (no cluster)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+SEED = (REPO / "scenarios" / "baseline" / "privileged" / "vulnerable-pod.yaml").read_text()
+
+
+@pytest.fixture
+def corpus(pytester):
+    pytester.makefile(".yaml", **{"vulnerable-pod": SEED})
+    return pytester
+
+
+def test_one_item_per_scenario_kind_and_policy_with_readable_ids(corpus):
+    result = corpus.runpytest("--co", "-q")
+    ids = [l for l in result.outlines if "::" in l]
+    # 9 kinds x (privileged control + 2 levels x 3 modes x latest)
+    assert len(ids) == 9 * 7
+    assert "vulnerable-pod.yaml::vulnerable-pod[Pod-restricted-enforce-latest]" in ids
+    assert "vulnerable-pod.yaml::vulnerable-pod[CronJob-baseline-audit-latest]" in ids
+
+
+def test_markers_and_keywords_select_items(corpus):
+    result = corpus.runpytest("--co", "-q", "-m", "level_baseline and mode_warn and check_privileged and kind_pod")
+    assert [l for l in result.outlines if "::" in l] == ["vulnerable-pod.yaml::vulnerable-pod[Pod-baseline-warn-latest]"]
+    result = corpus.runpytest("--co", "-q", "-k", "T1611 and StatefulSet and enforce", "-m", "level_restricted")
+    assert len([l for l in result.outlines if "::" in l]) == 1
+
+
+def test_matrix_options_narrow_the_run(corpus):
+    result = corpus.runpytest("--co", "-q", "--psa-levels", "restricted", "--psa-modes", "enforce",
+                              "--psa-versions", "latest,v1.30", "--psa-kinds", "Pod,Job")
+    assert len([l for l in result.outlines if "::" in l]) == 4
+
+
+@pytest.mark.parametrize("option,value,message", [
+    ("--psa-levels", "strict", "must be one of privileged, baseline, restricted"),
+    ("--psa-versions", "1.30", 'must be "latest" or "v1.N"'),
+    ("--psa-kinds", "Secret", "unknown kind"),
+    ("--psa-modes", "block", "must be one of enforce, warn, audit"),
+    ("--kubeconfig", "/nonexistent/kubeconfig", "no such file"),
+])
+def test_bad_options_are_usage_errors_naming_the_value(corpus, option, value, message):
+    result = corpus.runpytest("--co", option, value)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert message in result.stderr.str()
+    assert "Traceback" not in result.stderr.str()
+
+
+@pytest.mark.parametrize("mutate,message", [
+    (lambda t: t.replace("level: baseline", "level: strict"), "level 'strict'"),
+    (lambda t: t.replace("severity: critical", "severity: critical\n      colour: red"), "unknown scenario field 'colour'"),
+    (lambda t: t.replace("- privileged\n", "- privilegd\n"), "unknown check id 'privilegd'"),
+    (lambda t: t.replace("  name: vulnerable-pod", "  name: other"), "must equal the file name"),
+    (lambda t: t + "extra: [unclosed\n", "YAML syntax error"),
+])
+def test_a_bad_scenario_file_is_a_collection_error_naming_file_and_line(pytester, mutate, message):
+    pytester.makefile(".yaml", **{"vulnerable-pod": mutate(SEED)})
+    result = pytester.runpytest("--co", "-q")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    out = result.stdout.str()
+    assert "vulnerable-pod.yaml:" in out and message in out
+    assert "Traceback" not in out
+
+
+def test_duplicate_ids_are_refused(pytester):
+    pytester.mkdir("a")
+    pytester.mkdir("b")
+    (pytester.path / "a" / "vulnerable-pod.yaml").write_text(SEED)
+    (pytester.path / "b" / "vulnerable-pod.yaml").write_text(SEED)
+    result = pytester.runpytest("--co", "-q")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    assert "duplicate scenario id 'vulnerable-pod'" in result.stdout.str()
+
+
+def test_report_header_names_the_target(corpus):
+    result = corpus.runpytest("--co")
+    assert "embedded control plane (no --kubeconfig)" in result.stdout.str()
+    assert "server-side dry-run" in result.stdout.str()
