@@ -1,0 +1,151 @@
+"""Throughput of the default matrix on the embedded control plane, against two baselines.
+
+All three are measured in the same run, against the same embedded kube-apiserver:
+
+* harness  — ``pytest scenarios -n JOBS`` (collection, preflight, verdicts, evidence included);
+* raw      — the same dry-run requests (same objects, same namespace labels) sent by a thread
+             pool over urllib3 with pre-serialised bodies: the practical ceiling;
+* kubectl  — ``kubectl apply --dry-run=server`` one object at a time, what users do by hand
+             (a sample of the requests, extrapolated per request).
+
+Targets (issue #4): harness >= 0.5 x raw, harness >= 20 x kubectl.
+
+    python bench/bench_matrix.py [--jobs 2] [--kubectl-sample 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import json
+import os
+import re
+import shutil
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import urllib3
+import yaml
+
+from harness.client import Cluster, resource_path
+from harness.collect import policies_for
+from harness.embedded import EmbeddedCluster
+from harness.model import Level, Mode
+from harness.scenarios import load_corpus
+from harness.variants import as_kind
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def matrix(scenarios):
+    """(policy, kind, object) for every dry-run item of the default matrix (update paths excluded)."""
+    for s in scenarios:
+        if s.update:
+            continue
+        for policy in policies_for(s, list(Level), list(Mode), None):
+            for kind in s.kinds:
+                yield policy, kind, as_kind(s.pod(), kind)
+
+
+def run_harness(cluster: EmbeddedCluster, jobs: int, reports: Path) -> tuple[float, int]:
+    args = [sys.executable, "-m", "pytest", "scenarios", "-q", "-p", "no:cacheprovider", "-n", str(jobs),
+            "--kubeconfig", str(cluster.kubeconfig), "--audit-log", str(cluster.audit_log.path),
+            "-o", f"psa_reports={reports}", "--junitxml", str(reports / "junit.xml")]
+    t0 = time.monotonic()
+    out = subprocess.run(args, cwd=REPO, capture_output=True, text=True)
+    wall = time.monotonic() - t0
+    m = re.search(r"(\d+) passed", out.stdout)
+    if out.returncode != 0 or not m:
+        raise SystemExit(f"harness run failed:\n{out.stdout[-3000:]}\n{out.stderr[-2000:]}")
+    return wall, int(m.group(1)) + int((re.search(r"(\d+) skipped", out.stdout) or [0, 0])[1])
+
+
+def run_raw(cluster: EmbeddedCluster, items, namespaces, threads: int) -> float:
+    token = cluster.admin.token
+    ctx = ssl.create_default_context(cafile=str(cluster.ca_file))
+    pool = urllib3.PoolManager(maxsize=threads, ssl_context=ctx)
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    requests = [(cluster.server + resource_path(kind, namespaces[policy]) + "?dryRun=All", json.dumps(obj).encode())
+                for policy, kind, obj in items]
+
+    def send(req):
+        r = pool.request("POST", req[0], body=req[1], headers=headers)
+        assert r.status in (201, 403, 422), r.status
+
+    t0 = time.monotonic()
+    with concurrent.futures.ThreadPoolExecutor(threads) as ex:
+        list(ex.map(send, requests))
+    return time.monotonic() - t0
+
+
+def run_kubectl(cluster: EmbeddedCluster, items, namespaces, sample: int) -> float:
+    kubectl = shutil.which("kubectl")
+    if not kubectl:
+        return float("nan")
+    step = max(1, len(items) // sample)
+    chosen = items[::step][:sample]
+    with tempfile.TemporaryDirectory() as d:
+        files = []
+        for i, (policy, kind, obj) in enumerate(chosen):
+            f = Path(d) / f"{i}.yaml"
+            f.write_text(yaml.safe_dump(obj))
+            files.append((f, namespaces[policy]))
+        t0 = time.monotonic()
+        for f, ns in files:
+            subprocess.run([kubectl, "--kubeconfig", str(cluster.kubeconfig), "apply", "--dry-run=server",
+                            "-n", ns, "-f", str(f)], capture_output=True)
+        return (time.monotonic() - t0) / len(files)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--jobs", type=int, default=2, help="pytest-xdist workers for the harness run")
+    ap.add_argument("--threads", type=int, default=8, help="threads of the raw client")
+    ap.add_argument("--kubectl-sample", type=int, default=60, help="kubectl invocations to time")
+    ap.add_argument("--json", help="also write the figures to this file")
+    args = ap.parse_args()
+    scenarios = load_corpus([REPO / "scenarios"])
+    items = list(matrix(scenarios))
+    with EmbeddedCluster(progress=lambda _: None) as cluster, tempfile.TemporaryDirectory() as reports:
+        admin = Cluster(cluster.kubeconfig)
+        namespaces = {}
+        for i, policy in enumerate(sorted({p for p, _, _ in items})):
+            name = f"bench-{i}"
+            admin.create_namespace(name, policy.labels())
+            admin.wait_for("serviceaccounts", name, "default")
+            namespaces[policy] = name
+        run_raw(cluster, items[:50], namespaces, args.threads)  # warm-up
+        harness_wall, harness_items = run_harness(cluster, args.jobs, Path(reports))
+        raw_wall = run_raw(cluster, items, namespaces, args.threads)
+        kubectl_per = run_kubectl(cluster, items, namespaces, args.kubectl_sample)
+    harness_rate = harness_items / harness_wall
+    raw_rate = len(items) / raw_wall
+    kubectl_rate = 1 / kubectl_per
+    figures = {
+        "scenarios": len(scenarios),
+        "harness_items": harness_items,
+        "harness_wall_s": round(harness_wall, 1),
+        "harness_items_per_s": round(harness_rate, 1),
+        "raw_requests": len(items),
+        "raw_wall_s": round(raw_wall, 1),
+        "raw_requests_per_s": round(raw_rate, 1),
+        "kubectl_s_per_request": round(kubectl_per, 3),
+        "kubectl_requests_per_s": round(kubectl_rate, 2),
+        "ratio_harness_vs_raw": round(harness_rate / raw_rate, 2),
+        "ratio_harness_vs_kubectl": round(harness_rate / kubectl_rate, 1),
+        "cpu_count": os.cpu_count(),
+    }
+    figures["target_raw_0_5_met"] = figures["ratio_harness_vs_raw"] >= 0.5
+    figures["target_kubectl_20x_met"] = figures["ratio_harness_vs_kubectl"] >= 20
+    print(json.dumps(figures, indent=2))
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
