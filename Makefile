@@ -20,11 +20,11 @@ controlplane: setup
 
 ## the main job: the attack corpus against the embedded cluster, reports in reports/
 run: controlplane
-	$(BIN)/pytest scenarios -n $(JOBS) -p no:cacheprovider
+	$(BIN)/pytest scenarios -n $(JOBS) --dist loadfile -p no:cacheprovider
 
 ## the whole test suite: unit tests, integration tests and the full default matrix
 test: controlplane
-	$(BIN)/pytest -n $(JOBS) -p no:cacheprovider
+	$(BIN)/pytest -n $(JOBS) --dist loadfile -p no:cacheprovider
 
 ## fast tests only (no cluster)
 unit: setup

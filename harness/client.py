@@ -220,7 +220,7 @@ class Cluster:
             if time.monotonic() > deadline:
                 raise ClusterError(f"{path} did not appear within {timeout:.0f}s (last answer: {resp.status} "
                                    f"{resp.message}); is a controller manager running?")
-            time.sleep(0.1)
+            time.sleep(0.02)
 
     def wait_gone(self, kind: str, namespace: str | None, name: str, timeout: float = 60.0) -> bool:
         deadline = time.monotonic() + timeout

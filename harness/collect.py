@@ -98,6 +98,7 @@ class ScenarioItem(pytest.Item):
         self.expectation: Expectation | None = None
         self.execution = None
         self.verdict: Verdict | None = None
+        self._prefetched = None  # an Execution (or exception) sent ahead with its siblings
         marks = [marker_name("level", policy.level.value), marker_name("mode", policy.mode.value),
                  marker_name("kind", kind.lower()), marker_name("severity", scenario.severity)]
         marks += [marker_name("check", c) for c in scenario.check_ids()]
@@ -122,10 +123,30 @@ class ScenarioItem(pytest.Item):
         if audit and rt.audit is None:
             pytest.skip("audit mode needs the cluster's audit log: pass --audit-log FILE or '!COMMAND' "
                         "(the embedded control plane provides it)")
-        self.execution = rt.execute(self.scenario, self.kind, self.policy)
+        if self._prefetched is None:
+            self._prefetch(rt)
+        result, self._prefetched = self._prefetched, None
+        if isinstance(result, BaseException):
+            raise result
+        self.execution = result
         self.verdict = judge(self.expectation, self.execution.observation, self.policy, audit_observed=audit)
         if not self.verdict.passed:
             raise VerdictMismatch(self._explain())
+
+    def _prefetch(self, rt) -> None:
+        """Send this item's request together with its selected, not yet run siblings (same file).
+
+        Each item still makes its own request; they merely travel concurrently, and each item
+        judges its own observation when pytest runs it.
+        """
+        siblings = [it for it in self.session.items
+                    if it.parent is self.parent and isinstance(it, ScenarioItem) and it._prefetched is None
+                    and it.execution is None and not (it.policy.mode is Mode.AUDIT and rt.audit is None)]
+        if self not in siblings:
+            siblings.append(self)
+        results = rt.execute_many([(it.scenario, it.kind, it.policy) for it in siblings])
+        for it, result in zip(siblings, results):
+            it._prefetched = result
 
     def _explain(self) -> str:
         exp, obs = self.expectation, self.execution.observation

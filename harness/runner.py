@@ -10,6 +10,7 @@ build the object, submit it (dry-run unless ``--live``), observe, and fetch the 
 from __future__ import annotations
 
 import atexit
+import concurrent.futures
 import dataclasses
 import json
 import shlex
@@ -124,8 +125,9 @@ class Runtime:
     """Everything one pytest process (controller or xdist worker) needs to run items."""
 
     def __init__(self, cfg: HarnessConfig, kubeconfig: str, context: str | None, *, audit: AuditSource | None,
-                 worker: str = "main", server_minor: int | None = None):
+                 worker: str = "main", server_minor: int | None = None, concurrency: int = 8):
         self.cfg = cfg
+        self.concurrency = concurrency
         self.cluster = Cluster(kubeconfig, context)
         self.audit = audit
         self.worker = worker
@@ -193,22 +195,31 @@ class Runtime:
 
     def namespace(self, policy: Policy) -> str:
         """The namespace for ``policy``, created (and ready) on first use."""
-        if policy in self._namespaces:
-            return self._namespaces[policy]
-        if self.cfg.namespace_map:
-            name = self.cfg.namespace_map.get(policy.label)
-            if not name:
-                raise UsageError(f"--psa-namespace-map has no namespace for policy {policy.label!r}; "
-                                 f"add '{policy.label}: <namespace labelled {policy.labels()}>'")
-            self._check_labels(name, policy)
-        else:
-            name = self.namespace_name(policy)
-            labels = {**policy.labels(), OWNER_LABEL: OWNER, RUN_LABEL: self.cfg.run_id, POLICY_LABEL: policy.label}
-            self.cluster.create_namespace(name, labels)
-            self._created.append(name)
-        self.cluster.wait_for("serviceaccounts", name, "default", timeout=60)
-        self._namespaces[policy] = name
-        return name
+        return self.namespaces([policy])[policy]
+
+    def namespaces(self, policies) -> dict[Policy, str]:
+        """Namespaces for ``policies``: new ones are all created first, then awaited together."""
+        fresh = {}
+        for policy in dict.fromkeys(policies):
+            if policy in self._namespaces or policy in fresh:
+                continue
+            if self.cfg.namespace_map:
+                name = self.cfg.namespace_map.get(policy.label)
+                if not name:
+                    raise UsageError(f"--psa-namespace-map has no namespace for policy {policy.label!r}; "
+                                     f"add '{policy.label}: <namespace labelled {policy.labels()}>'")
+                self._check_labels(name, policy)
+            else:
+                name = self.namespace_name(policy)
+                labels = {**policy.labels(), OWNER_LABEL: OWNER, RUN_LABEL: self.cfg.run_id,
+                          POLICY_LABEL: policy.label}
+                self.cluster.create_namespace(name, labels)
+                self._created.append(name)
+            fresh[policy] = name
+        for policy, name in fresh.items():  # the ServiceAccount admission plugin needs "default"
+            self.cluster.wait_for("serviceaccounts", name, "default", timeout=60)
+            self._namespaces[policy] = name
+        return {p: self._namespaces[p] for p in policies}
 
     def _check_labels(self, name: str, policy: Policy) -> None:
         resp = self.cluster.checked("GET", f"/api/v1/namespaces/{name}", what=f"reading namespace {name}")
@@ -246,7 +257,35 @@ class Runtime:
     # -- execution -----------------------------------------------------------------------
 
     def execute(self, scenario: Scenario, kind: str, policy: Policy) -> Execution:
-        ns = self.namespace(policy)
+        """Submit one item and observe the answer (see ``execute_many`` for the concurrent form)."""
+        result = self.execute_many([(scenario, kind, policy)])[0]
+        if isinstance(result, BaseException):
+            raise result
+        return result
+
+    def execute_many(self, work: list[tuple[Scenario, str, Policy]]) -> list[Execution | BaseException]:
+        """Execute items concurrently; results (or the exception each raised) in ``work`` order.
+
+        Namespaces are prepared and audit events read in the calling thread; only the requests
+        run on the pool, each item still making its own request and getting its own observation.
+        """
+        self.namespaces([policy for _, _, policy in work])
+        if len(work) == 1 or self.concurrency <= 1:
+            sent = [self._send(*w) for w in work]
+        else:
+            with concurrent.futures.ThreadPoolExecutor(min(self.concurrency, len(work))) as pool:
+                futures = [pool.submit(self._send, *w) for w in work]
+                sent = [f.exception() or f.result() for f in futures]
+        for (_, _, policy), result in zip(work, sent):
+            if isinstance(result, Execution) and self.audit is not None and result.observation.audit_id:
+                # every mode: evidence for the report, and exemptions explain surprises
+                wait = 5.0 if policy.mode is Mode.AUDIT else 0.5
+                event = self.audit.find(result.observation.audit_id, timeout=wait)
+                attach_audit(result.observation, event, self.server_minor)
+        return sent
+
+    def _send(self, scenario: Scenario, kind: str, policy: Policy) -> Execution:
+        ns = self._namespaces[policy]
         dry_run = not self.cfg.live
         started = time.time()
         t0 = time.monotonic()
@@ -258,9 +297,6 @@ class Runtime:
             if not dry_run and resp.ok:
                 self.cluster.delete(kind, ns, manifest["metadata"]["name"])
         obs = observe(resp, self.server_minor)
-        if self.audit is not None and resp.audit_id:  # every mode: evidence, and exemptions explain surprises
-            wait = 5.0 if policy.mode is Mode.AUDIT else 0.5
-            attach_audit(obs, self.audit.find(resp.audit_id, timeout=wait), self.server_minor)
         request = {"verb": resp.method, "path": resp.path, "dryRun": "All" if dry_run else None,
                    "namespace": ns, "policy": policy.labels()}
         return Execution(ns, request, manifest, obs, started, time.monotonic() - t0)
