@@ -130,6 +130,11 @@ class ScenarioItem(pytest.Item):
             raise result
         self.execution = result
         self.verdict = judge(self.expectation, self.execution.observation, self.policy, audit_observed=audit)
+        controller = self.execution.controller
+        if controller is not None and controller["reason"] != "FailedCreate":
+            self.verdict = Verdict(False, (*self.verdict.problems,
+                                           f"controller path: expected the {self.kind}'s controller to report "
+                                           f"FailedCreate with the PodSecurity denial; {controller['message']}"))
         if not self.verdict.passed:
             raise VerdictMismatch(self._explain())
 
@@ -167,6 +172,8 @@ class ScenarioItem(pytest.Item):
                          f"check the {exempt} exemptions of the cluster's PodSecurity AdmissionConfiguration")
         if obs.message:
             lines.append(f"  server message: {obs.message}")
+        if self.execution.controller:
+            lines.append(f"  controller: {self.execution.controller}")
         for w in obs.warnings:
             lines.append(f"  warning: {w}")
         lines.append(f"  scenario file: {self.scenario.path}")

@@ -100,6 +100,7 @@ def record_item(item, report) -> None:
         "started": datetime.datetime.fromtimestamp(ex.started, datetime.timezone.utc).isoformat(
             timespec="milliseconds") if ex else None,
         "duration": round(ex.duration, 4) if ex else round(report.duration, 4),
+        "controller": ex.controller if ex else None,
     }
     item.user_properties += [("scenario", s.id), ("kind", item.kind), ("policy", item.policy.label),
                              ("expected", record["expected"]["outcome"] if exp else ""),

@@ -22,8 +22,8 @@ from pathlib import Path
 from harness.client import Cluster, Response
 from harness.config import HarnessConfig
 from harness.errors import AdmissionNotInEffect, ClusterError, ClusterPermissionError, UsageError
-from harness.expectations import Policy
-from harness.model import Level, Mode, LATEST
+from harness.expectations import Policy, expected
+from harness.model import LATEST, Level, Mode, Outcome
 from harness.scenarios import Scenario
 from harness.variants import as_kind
 from harness.verdict import Observation, attach_audit, observe
@@ -35,6 +35,8 @@ RUN_LABEL = "pss-harness.io/run-id"
 POLICY_LABEL = "pss-harness.io/policy"
 OWNER = "pss-harness"
 NEVER_SCHEDULE_GATE = "pss-harness.io/never-schedule"
+# kinds whose controller creates pods at once (DaemonSets need nodes; CronJobs here are suspended)
+CONTROLLER_KINDS = ("Deployment", "ReplicaSet", "StatefulSet", "Job", "ReplicationController")
 
 # (verb, group, resource, subresource): what a run needs, per docs/rbac
 RUNNER_PERMISSIONS = [
@@ -119,6 +121,7 @@ class Execution:
     observation: Observation
     started: float
     duration: float
+    controller: dict | None = None  #: --live: the controller's FailedCreate event for its pods, if awaited
 
 
 class Runtime:
@@ -293,13 +296,37 @@ class Runtime:
             resp, manifest = self._update_path(scenario, ns, dry_run)
         else:
             manifest = as_kind(scenario.pod(), kind)
+            if not dry_run:  # real objects: one name per kind, so controllers' events are attributable
+                manifest["metadata"]["name"] = f"{scenario.id[:48]}-{kind.lower()}"[:63]
             resp = self.cluster.submit(manifest, ns, dry_run=dry_run)
-            if not dry_run and resp.ok:
-                self.cluster.delete(kind, ns, manifest["metadata"]["name"])
+        controller = None
+        if not dry_run and resp.ok and not scenario.update:
+            name = manifest["metadata"]["name"]
+            if kind in CONTROLLER_KINDS and self.pods_denied(scenario, policy):
+                controller = self._await_failed_create(ns, name)
+            self.cluster.delete(kind, ns, name)
         obs = observe(resp, self.server_minor)
         request = {"verb": resp.method, "path": resp.path, "dryRun": "All" if dry_run else None,
                    "namespace": ns, "policy": policy.labels()}
-        return Execution(ns, request, manifest, obs, started, time.monotonic() - t0)
+        return Execution(ns, request, manifest, obs, started, time.monotonic() - t0, controller)
+
+    def pods_denied(self, scenario: Scenario, policy: Policy) -> bool:
+        """Whether ``policy`` enforces a denial of this scenario's pods (what controllers will meet)."""
+        return policy.mode is Mode.ENFORCE and \
+            expected(scenario, "Pod", policy, self.server_minor).outcome is Outcome.DENIED
+
+    def _await_failed_create(self, ns: str, name: str, timeout: float = 45.0) -> dict:
+        """Wait for the controller's ``FailedCreate`` event carrying the PodSecurity denial."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for ev in self.cluster.events(ns):
+                involved = ev.get("involvedObject", {}).get("name", "")
+                msg = ev.get("message", "")
+                if ev.get("reason") == "FailedCreate" and involved.startswith(name) and "PodSecurity" in msg:
+                    return {"reason": "FailedCreate", "object": f"{ev['involvedObject'].get('kind')}/{involved}",
+                            "message": msg}
+            time.sleep(0.5)
+        return {"reason": None, "object": None, "message": f"no FailedCreate event within {timeout:.0f}s"}
 
     def _update_path(self, scenario: Scenario, ns: str, dry_run: bool) -> tuple[Response, dict]:
         """Create the compliant pod for real (gated so it never runs), then add the ephemeral container."""
