@@ -149,7 +149,7 @@ class ScenarioItem(pytest.Item):
                     and it.execution is None and not (it.policy.mode is Mode.AUDIT and rt.audit is None)]
         if self not in siblings:
             siblings.append(self)
-        results = rt.execute_many([(it.scenario, it.kind, it.policy) for it in siblings])
+        results = rt.execute_many([rt.submission(it.scenario, it.kind, it.policy) for it in siblings])
         for it, result in zip(siblings, results):
             it._prefetched = result
 

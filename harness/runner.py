@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import atexit
 import concurrent.futures
+import copy
 import dataclasses
 import json
 import shlex
@@ -28,7 +29,7 @@ from harness.scenarios import Scenario
 from harness.variants import as_kind
 from harness.verdict import Observation, attach_audit, observe
 
-__all__ = ["AuditSource", "Preflight", "Runtime", "RUNNER_PERMISSIONS"]
+__all__ = ["AuditSource", "Execution", "Preflight", "Runtime", "RUNNER_PERMISSIONS", "Submission"]
 
 OWNER_LABEL = "app.kubernetes.io/managed-by"
 RUN_LABEL = "pss-harness.io/run-id"
@@ -259,61 +260,66 @@ class Runtime:
 
     # -- execution -----------------------------------------------------------------------
 
-    def execute(self, scenario: Scenario, kind: str, policy: Policy) -> Execution:
+    def execute(self, submission: "Submission") -> Execution:
         """Submit one item and observe the answer (see ``execute_many`` for the concurrent form)."""
-        result = self.execute_many([(scenario, kind, policy)])[0]
+        result = self.execute_many([submission])[0]
         if isinstance(result, BaseException):
             raise result
         return result
 
-    def execute_many(self, work: list[tuple[Scenario, str, Policy]]) -> list[Execution | BaseException]:
-        """Execute items concurrently; results (or the exception each raised) in ``work`` order.
+    def execute_many(self, work: list["Submission"]) -> list[Execution | BaseException]:
+        """Execute submissions concurrently; results (or the exception each raised) in ``work`` order.
 
         Namespaces are prepared and audit events read in the calling thread; only the requests
-        run on the pool, each item still making its own request and getting its own observation.
+        run on the pool, each submission still making its own request and getting its own observation.
         """
-        self.namespaces([policy for _, _, policy in work])
+        self.namespaces([w.policy for w in work])
         if len(work) == 1 or self.concurrency <= 1:
-            sent = [self._send(*w) for w in work]
+            sent = [_capture(self._send, w) for w in work]
         else:
             with concurrent.futures.ThreadPoolExecutor(min(self.concurrency, len(work))) as pool:
-                futures = [pool.submit(self._send, *w) for w in work]
-                sent = [f.exception() or f.result() for f in futures]
-        for (_, _, policy), result in zip(work, sent):
+                futures = [pool.submit(_capture, self._send, w) for w in work]
+                sent = [f.result() for f in futures]
+        for w, result in zip(work, sent):
             if isinstance(result, Execution) and self.audit is not None and result.observation.audit_id:
                 # every mode: evidence for the report, and exemptions explain surprises
-                wait = 5.0 if policy.mode is Mode.AUDIT else 0.5
+                wait = 5.0 if w.policy.mode is Mode.AUDIT else 0.5
                 event = self.audit.find(result.observation.audit_id, timeout=wait)
                 attach_audit(result.observation, event, self.server_minor)
         return sent
 
-    def _send(self, scenario: Scenario, kind: str, policy: Policy) -> Execution:
-        ns = self._namespaces[policy]
+    def submission(self, scenario: Scenario, kind: str, policy: Policy) -> "Submission":
+        """The request a scenario item makes."""
+        pods_denied = policy.mode is Mode.ENFORCE and \
+            expected(scenario, "Pod", policy, self.server_minor).outcome is Outcome.DENIED
+        update = scenario.update["ephemeralContainers"] if scenario.update else None
+        return Submission(as_kind(scenario.pod(), kind), policy, scenario.id, update, pods_denied)
+
+    def _send(self, w: "Submission") -> Execution:
+        ns = self._namespaces[w.policy]
         dry_run = not self.cfg.live
         started = time.time()
         t0 = time.monotonic()
-        if scenario.update:
-            resp, manifest = self._update_path(scenario, ns, dry_run)
+        manifest = copy.deepcopy(w.manifest)
+        manifest.setdefault("metadata", {}).pop("namespace", None)
+        kind = manifest.get("kind", "")
+        if w.update is not None:
+            resp, manifest = self._update_path(manifest, w.update, w.stem, ns, dry_run)
         else:
-            manifest = as_kind(scenario.pod(), kind)
             if not dry_run:  # real objects: one name per kind, so controllers' events are attributable
-                manifest["metadata"]["name"] = f"{scenario.id[:48]}-{kind.lower()}"[:63]
+                manifest["metadata"]["name"] = f"{w.stem[:48]}-{kind.lower()}"[:63]
+                manifest["metadata"].pop("generateName", None)
             resp = self.cluster.submit(manifest, ns, dry_run=dry_run)
         controller = None
-        if not dry_run and resp.ok and not scenario.update:
+        if not dry_run and resp.ok and w.update is None:
             name = manifest["metadata"]["name"]
-            if kind in CONTROLLER_KINDS and self.pods_denied(scenario, policy):
+            if kind in CONTROLLER_KINDS and w.pods_denied:
                 controller = self._await_failed_create(ns, name)
             self.cluster.delete(kind, ns, name)
         obs = observe(resp, self.server_minor)
         request = {"verb": resp.method, "path": resp.path, "dryRun": "All" if dry_run else None,
-                   "namespace": ns, "policy": policy.labels()}
+                   "namespace": ns, "policy": w.policy.labels()}
         return Execution(ns, request, manifest, obs, started, time.monotonic() - t0, controller)
-
-    def pods_denied(self, scenario: Scenario, policy: Policy) -> bool:
-        """Whether ``policy`` enforces a denial of this scenario's pods (what controllers will meet)."""
-        return policy.mode is Mode.ENFORCE and \
-            expected(scenario, "Pod", policy, self.server_minor).outcome is Outcome.DENIED
 
     def _await_failed_create(self, ns: str, name: str, timeout: float = 45.0) -> dict:
         """Wait for the controller's ``FailedCreate`` event carrying the PodSecurity denial."""
@@ -328,12 +334,11 @@ class Runtime:
             time.sleep(0.5)
         return {"reason": None, "object": None, "message": f"no FailedCreate event within {timeout:.0f}s"}
 
-    def _update_path(self, scenario: Scenario, ns: str, dry_run: bool) -> tuple[Response, dict]:
-        """Create the compliant pod for real (gated so it never runs), then add the ephemeral container."""
-        base = scenario.pod()
-        base["metadata"]["name"] = f"{scenario.id}-{uuid.uuid4().hex[:6]}"[:63]
+    def _update_path(self, base: dict, containers: list, stem: str, ns: str, dry_run: bool) -> tuple[Response, dict]:
+        """Create the compliant pod for real (gated so it never runs), then add the ephemeral containers."""
+        base["metadata"]["name"] = f"{stem[:56]}-{uuid.uuid4().hex[:6]}"
         if dry_run:
-            base["spec"].setdefault("schedulingGates", []).append({"name": NEVER_SCHEDULE_GATE})
+            base.setdefault("spec", {}).setdefault("schedulingGates", []).append({"name": NEVER_SCHEDULE_GATE})
         created = self.cluster.submit(base, ns, dry_run=False)
         if not created.ok:  # the update was never attempted: an error, not a verdict
             refused = Response(created.method, created.path, created.query, 0, created.body, created.warnings,
@@ -342,9 +347,26 @@ class Runtime:
                                                f"(HTTP {created.status}): {created.message}")
             return refused, base
         try:
-            resp = self.cluster.add_ephemeral_containers(created.body, ns, scenario.update["ephemeralContainers"],
-                                                         dry_run=dry_run)
+            resp = self.cluster.add_ephemeral_containers(created.body, ns, containers, dry_run=dry_run)
         finally:
             self.cluster.request("DELETE", f"/api/v1/namespaces/{ns}/pods/{base['metadata']['name']}",
                                  {"kind": "DeleteOptions", "apiVersion": "v1", "gracePeriodSeconds": 0})
-        return resp, {"pod": base, "ephemeralContainers": scenario.update["ephemeralContainers"]}
+        return resp, {"pod": base, "ephemeralContainers": containers}
+
+
+@dataclasses.dataclass(frozen=True)
+class Submission:
+    """One request to make: an object into the namespace of a policy (optionally the update path)."""
+
+    manifest: dict                  #: the object (a deep copy is sent; metadata.namespace is dropped)
+    policy: Policy
+    stem: str                       #: name stem for real objects (scenario id or object name)
+    update: list | None = None      #: ephemeral containers to add to the created pod (kubectl debug)
+    pods_denied: bool = False       #: --live: the controller must meet a PodSecurity denial
+
+
+def _capture(fn, *args):
+    try:
+        return fn(*args)
+    except Exception as exc:  # returned, and raised by the item that owns it
+        return exc
