@@ -1,0 +1,44 @@
+"""Pure parts of the upgrade diff: classification, exit statuses, rendering."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.diff import Observed, classify, compare, exit_status, render_table, summary
+from harness.model import Mode, Outcome
+
+A, W, D, I = Outcome.ADMITTED, Outcome.WARNED, Outcome.DENIED, Outcome.INVALID
+
+
+@pytest.mark.parametrize("before,after,kind,mode,want", [
+    (Observed(D, ("sysctls",)), Observed(A), "Pod", Mode.ENFORCE, "newly-admitted"),
+    (Observed(A), Observed(D, ("sysctls",)), "Pod", Mode.ENFORCE, "newly-denied"),
+    (Observed(W, ("procMount",)), Observed(W, ("procMount_restricted",)), "Deployment", Mode.ENFORCE, "checks-changed"),
+    (Observed(W, ("procMount",)), Observed(A), "Deployment", Mode.ENFORCE, "newly-admitted"),
+    (Observed(A), Observed(W, ("x",)), "Job", Mode.ENFORCE, "newly-denied"),
+    (Observed(W, ("x",)), Observed(A), "Pod", Mode.WARN, "outcome-changed"),
+    (Observed(A), Observed(I), "Pod", Mode.ENFORCE, "outcome-changed"),
+    (Observed(D, ("a",)), Observed(D, ("a",)), "Pod", Mode.ENFORCE, None),
+])
+def test_classify(before, after, kind, mode, want):
+    assert classify(before, after, kind, mode) == want
+
+
+def keyed(obs):
+    return {("scenario", "s", "Pod", "", "baseline", "enforce"): obs}
+
+
+def describe(key):
+    return {"scenario": key[1], "kind": key[2], "name": key[1], "level": key[4], "mode": key[5]}
+
+
+def test_compare_exit_status_and_table():
+    changes = compare(keyed(Observed(D, ("privileged",))), keyed(Observed(A)), describe)
+    assert [c.change for c in changes] == ["newly-admitted"]
+    assert exit_status(changes) == 3
+    doc = {"from": "a", "to": "b", "changes": [c.to_dict() for c in changes], "summary": summary(changes, 1)}
+    assert doc["changes"][0]["from"] == {"outcome": "denied", "checks": ["privileged"]}
+    text = render_table(doc)
+    assert "newly-admitted" in text and "denied (privileged)" in text and "1 newly-admitted (regressions)" in text
+    assert exit_status([]) == 0
+    assert exit_status(compare(keyed(Observed(A)), keyed(Observed(D)), describe)) == 4
