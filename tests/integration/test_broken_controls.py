@@ -21,7 +21,7 @@ pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
 SEED = REPO / "scenarios" / "baseline" / "privileged" / "vulnerable-pod.yaml"
-CONTROL = REPO / "scenarios" / "controls" / "hardened-pod.yaml"
+CONTROL = REPO / "scenarios" / "controls" / "bases" / "hardened-pod.yaml"
 
 
 def run_harness(tmp_path: Path, cluster: EmbeddedCluster, paths: list[Path], *extra: str) -> subprocess.CompletedProcess:

@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parents[2]
 def test_live_run_asserts_the_controller_path_and_leaves_nothing(tmp_path):
     d = tmp_path / "scenarios"
     d.mkdir()
-    for f in ("baseline/privileged/vulnerable-pod.yaml", "controls/hardened-pod.yaml"):
+    for f in ("baseline/privileged/vulnerable-pod.yaml", "controls/bases/hardened-pod.yaml"):
         (d / Path(f).name).write_text((REPO / "scenarios" / f).read_text())
     reports = tmp_path / "reports"
     with EmbeddedCluster() as cluster:
