@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 JOBS   ?= 2
 
-.PHONY: setup controlplane run test unit clean
+.PHONY: setup controlplane controlplane-old run test unit clean
 
 setup: $(VENV)/.installed
 
@@ -18,12 +18,15 @@ $(VENV)/.installed: pyproject.toml
 controlplane: setup
 	$(BIN)/pss-harness cluster build
 
+controlplane-old: controlplane
+	$(BIN)/pss-harness cluster build --k8s-version 1.34
+
 ## the main job: the attack corpus against the embedded cluster, reports in reports/
 run: controlplane
 	$(BIN)/pytest scenarios -n $(JOBS) --dist loadfile -p no:cacheprovider
 
 ## the whole test suite: unit tests, integration tests and the full default matrix
-test: controlplane
+test: controlplane-old
 	$(BIN)/pytest -n $(JOBS) --dist loadfile -p no:cacheprovider
 
 ## fast tests only (no cluster)

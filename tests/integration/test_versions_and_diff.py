@@ -1,0 +1,67 @@
+"""Several Kubernetes versions side by side, and the upgrade diff between them (issue: regression check)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.client import Cluster
+from harness.embedded import EmbeddedCluster, binaries_for
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+FIXTURES = REPO / "tests" / "fixtures" / "upgrade"
+OLD = "1.34"  # built by `make controlplane` (pss-harness cluster build --k8s-version 1.34)
+
+# what moving from policy v1.34 to v1.37 changes for tests/fixtures/upgrade (see the files' comments)
+EXPECTED_CHANGES = {
+    ("sysctl-slow-start", "Pod", "baseline", "newly-admitted", ("sysctls",), ()),
+    ("sysctl-slow-start", "Pod", "restricted", "newly-admitted", ("sysctls",), ()),
+    ("userns-root", "Pod", "restricted", "newly-admitted", ("runAsNonRoot", "runAsUser"), ()),
+    ("userns-unmasked", "Deployment", "baseline", "newly-admitted", ("procMount",), ()),
+    ("userns-unmasked", "Deployment", "restricted", "checks-changed", ("procMount",), ("procMount_restricted",)),
+}
+
+
+def diff(*args: str) -> tuple[int, dict]:
+    proc = subprocess.run([sys.executable, "-m", "harness", "diff", "--format", "json", *args],
+                          capture_output=True, text=True, timeout=1200, cwd=REPO)
+    assert proc.returncode in (0, 1, 3, 4, 5), proc.stderr[-3000:]
+    return proc.returncode, json.loads(proc.stdout)
+
+
+def changes(doc: dict) -> set:
+    return {(c["name"], c["kind"], c["level"], c["change"], tuple(c["from"]["checks"]), tuple(c["to"]["checks"]))
+            for c in doc["changes"]}
+
+
+def test_two_versions_run_side_by_side():
+    with EmbeddedCluster(OLD, controller_manager=False) as old, EmbeddedCluster(controller_manager=False) as new:
+        assert old.version.startswith("v1.34.") and new.version == binaries_for().version
+        assert old.ports["apiserver"] != new.ports["apiserver"]
+        assert Cluster(old.kubeconfig).server_version()["gitVersion"] == old.version
+        assert Cluster(new.kubeconfig).server_version()["gitVersion"] == new.version
+
+
+def test_pinned_policy_versions_on_one_server_report_exactly_the_upgrade_changes():
+    status, doc = diff("--no-corpus", "--from-policy", "v1.34", "--to-policy", "latest", str(FIXTURES))
+    assert changes(doc) == EXPECTED_CHANGES
+    assert status == 3  # regressions found
+    assert doc["summary"]["compared"] == 8 and doc["summary"]["newly-admitted"] == 4
+
+
+def test_embedded_1_34_vs_1_37_reports_the_same_policy_changes():
+    status, doc = diff("--no-corpus", "--from-k8s", OLD, "--to-k8s", binaries_for().version, str(FIXTURES))
+    assert changes(doc) == EXPECTED_CHANGES
+    assert status == 3
+    assert "v1.34" in doc["from"] and "v1.37.2" in doc["to"]
+
+
+def test_no_change_means_exit_zero_and_an_empty_list():
+    status, doc = diff("--no-corpus", "--from-policy", "v1.36", "--to-policy", "v1.35", str(FIXTURES / "unchanged.yaml"))
+    assert status == 0 and doc["changes"] == [] and doc["summary"]["compared"] == 2
