@@ -1,0 +1,165 @@
+"""Allure labels, parameters and attachments for scenario items, added from hooks (never from tests).
+
+``annotate`` runs in ``pytest_runtest_makereport`` (call phase, via ``evidence.record_item``) in
+whichever process ran the item, so it works under pytest-xdist: allure-pytest writes each
+worker's results into the shared ``--alluredir``. What an item gets:
+
+    epic      the namespace policy level (privileged, baseline, restricted)
+    feature   the check ids the item is evidence for (``bundle.controls_of``)
+    story     the scenario id
+    tag       ATT&CK, MS threat matrix and ``CIS 5.2.x`` ids
+    severity  critical/high/medium/low/info -> blocker/critical/normal/minor/trivial
+    params    kind, level, mode, version (they also make each item's Allure history id distinct)
+    attach    manifest sent (YAML), request, server response (status, outcome, message),
+              warnings, audit event (PodSecurity annotations), expectation
+
+Every value comes from the redacted evidence record, and a ``report_result`` hook scrubs the
+failure message and trace allure-pytest takes from the exception before the result is written
+(it also drops the tags allure-pytest makes of the selection markers, which repeat the labels).
+``write_environment`` adds ``environment.properties`` and ``categories.json`` at session end.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import allure_commons
+import yaml
+
+from harness.redact import default_redactor
+
+__all__ = ["SEVERITIES", "annotate", "enabled", "write_environment"]
+
+_REDACTION = "pss-harness-finalize"
+_MARKER_PREFIXES = ("level_", "mode_", "kind_", "severity_", "check_", "attack_")
+SEVERITIES = {"critical": "blocker", "high": "critical", "medium": "normal", "low": "minor", "info": "trivial"}
+
+#: Allure categories: how a failed PodSecurity verdict reads in the report's Categories tab
+CATEGORIES = [
+    {"name": "Attack admitted (PodSecurity did not refuse it)", "matchedStatuses": ["failed"],
+     "messageRegex": r"(?s).*expected denied, observed (admitted|warned).*"},
+    {"name": "Refused by something other than PodSecurity", "matchedStatuses": ["failed"],
+     "messageRegex": r"(?s).*observed denied-other.*"},
+    {"name": "Invalid manifest or unserved API", "matchedStatuses": ["failed"],
+     "messageRegex": r"(?s).*observed invalid.*"},
+    {"name": "Server or transport error", "matchedStatuses": ["failed", "broken"],
+     "messageRegex": r"(?s).*observed error.*"},
+    {"name": "Wrong checks, warning or audit annotation", "matchedStatuses": ["failed"],
+     "messageRegex": r"(?s).*(missing expected check|unexpected check|under policy|unrecognised reason|audit-violations).*"},
+    {"name": "Harness or cluster problem", "matchedStatuses": ["broken"]},
+]
+
+
+def enabled(config) -> bool:
+    """Whether allure-pytest is writing results in this run (``--alluredir`` given)."""
+    return bool(getattr(config.option, "allure_report_dir", None))
+
+
+def _scrub(obj) -> None:
+    r = default_redactor()
+    for attr in ("name", "description", "descriptionHtml", "fullName"):
+        if isinstance(getattr(obj, attr, None), str):
+            setattr(obj, attr, r.text(getattr(obj, attr)))
+    details = getattr(obj, "statusDetails", None)
+    if details is not None:
+        details.message = r.text(details.message) if isinstance(details.message, str) else details.message
+        details.trace = r.text(details.trace) if isinstance(details.trace, str) else details.trace
+    for p in getattr(obj, "parameters", None) or []:
+        p.value = r.text(p.value) if isinstance(p.value, str) else p.value
+    for label in getattr(obj, "labels", None) or []:
+        label.value = r.text(label.value) if isinstance(label.value, str) else label.value
+    for step in getattr(obj, "steps", None) or []:
+        _scrub(step)
+
+
+def _drop_marker_tags(result) -> None:
+    """Drop the tags allure-pytest derives from our selection markers (``level_baseline``, ...).
+
+    They repeat the epic, feature, parameters and severity; the tags left are the framework ids.
+    """
+    if not any(p.name == "kind" for p in getattr(result, "parameters", None) or []):
+        return  # not a scenario item
+    result.labels = [lb for lb in result.labels
+                     if not (lb.name == "tag" and (lb.value in ("attack", "control") or lb.value.startswith(_MARKER_PREFIXES)))]
+
+
+class _Finalize:
+    """allure-commons plugin: tidy and scrub each test result just before the file logger writes it."""
+
+    @allure_commons.hookimpl(tryfirst=True)
+    def report_result(self, result):
+        _drop_marker_tags(result)
+        _scrub(result)
+
+
+def _install_redaction() -> None:
+    if not allure_commons.plugin_manager.has_plugin(_REDACTION):
+        allure_commons.plugin_manager.register(_Finalize(), _REDACTION)
+
+
+def _text(obj) -> str:
+    return yaml.safe_dump(obj, sort_keys=False, default_flow_style=False, allow_unicode=True)
+
+
+def annotate(item, record: dict) -> None:
+    """Label the running item and attach its evidence (no-op without ``--alluredir``)."""
+    if not enabled(item.config):
+        return
+    import allure
+    from allure_commons.types import AttachmentType
+
+    _install_redaction()
+    pol = record["policy"]
+    allure.dynamic.epic(pol["level"])
+    allure.dynamic.feature(*(record.get("controls") or ["(none)"]))
+    allure.dynamic.story(record["scenario"])
+    tags = [*record.get("attack", []), *record.get("ms_matrix", []), *(f"CIS {c}" for c in record.get("cis", []))]
+    if tags:
+        allure.dynamic.tag(*tags)
+    allure.dynamic.severity(SEVERITIES.get(record.get("severity"), "normal"))
+    allure.dynamic.parameter("kind", record["kind"])
+    for name in ("level", "mode", "version"):
+        allure.dynamic.parameter(name, pol[name])
+    allure.dynamic.title(f"{record['scenario']} as {record['kind']} in {pol['level']}/{pol['mode']}/{pol['version']}")
+    desc = [f"**{record.get('title', '')}**", "", f"Attacker gains: {record.get('gain') or '-'}"]
+    if record.get("expected"):
+        desc += ["", f"Expected: {record['expected']['outcome']} ({record['expected'].get('reason', '')})"]
+    allure.dynamic.description("\n".join(desc))
+    for ref in record.get("references") or []:
+        allure.dynamic.link(ref, name=ref)
+
+    if record.get("manifest") is not None:
+        allure.attach(_text(record["manifest"]), "manifest sent", AttachmentType.YAML)
+    if record.get("request"):
+        allure.attach(json.dumps(record["request"], indent=2), "request", AttachmentType.JSON)
+    obs = record.get("observed")
+    if obs:
+        response = {k: obs.get(k) for k in ("status", "outcome", "message", "checks", "violation")}
+        allure.attach(json.dumps(response, indent=2), "server response", AttachmentType.JSON)
+        if obs.get("warnings"):
+            allure.attach("\n".join(obs["warnings"]), "warnings", AttachmentType.TEXT)
+        if obs.get("audit_annotations") is not None:
+            audit = {"auditID": obs.get("audit_id"), "annotations": obs.get("audit_annotations"),
+                     "parsed": obs.get("audit_violation")}
+            allure.attach(json.dumps(audit, indent=2), "audit event", AttachmentType.JSON)
+    if record.get("expected"):
+        verdict = {"expected": record["expected"], "problems": record.get("problems") or []}
+        allure.attach(json.dumps(verdict, indent=2), "expectation and verdict", AttachmentType.JSON)
+
+
+def write_environment(alluredir: str | Path, run: dict) -> None:
+    """Write ``environment.properties`` (run metadata) and ``categories.json`` into the results dir."""
+    directory = Path(alluredir)
+    directory.mkdir(parents=True, exist_ok=True)
+    r = default_redactor()
+    ident = run.get("identity") or {}
+    props = {
+        "run_id": run.get("run_id"), "server_version": run.get("server_version"),
+        "cluster_fingerprint": run.get("cluster_fingerprint"), "target": run.get("target"),
+        "runner_identity": ident.get("username"), "harness_version": run.get("harness_version"),
+        "corpus_sha256": run.get("corpus_sha256"), "started": run.get("started"), "finished": run.get("finished"),
+    }
+    lines = [f"{k}={r.text(str(v)).replace(chr(10), ' ')}" for k, v in props.items() if v is not None]
+    (directory / "environment.properties").write_text("\n".join(lines) + "\n")
+    (directory / "categories.json").write_text(json.dumps(CATEGORIES, indent=2) + "\n")

@@ -1,0 +1,106 @@
+"""Redaction of credentials from evidence, reports and Allure results (no cluster)."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.redact import REDACTED, Redactor, secrets_from_client
+
+TOKEN = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+
+
+@pytest.mark.parametrize("text,expected", [
+    (f"Authorization: Bearer {TOKEN}", "Authorization: Bearer <redacted>"),
+    (f'{{"Authorization": "Bearer {TOKEN}"}}', '{"Authorization": "Bearer <redacted>"}'),
+    (f"authorization={TOKEN}", "authorization=<redacted>"),
+    (f"proxy-authorization: Basic dXNlcjpwYXNz", "proxy-authorization: Basic <redacted>"),
+    (f"sent bearer {TOKEN} to the server", "sent bearer <redacted> to the server"),
+    (f"users:\n- name: admin\n  user:\n    token: {TOKEN}\n", "users:\n- name: admin\n  user:\n    token: <redacted>\n"),
+    ("    client-key-data: LS0tLS1CRUdJTiBFQyBQUklWQVRFIEtFWS0tLS0t", "    client-key-data: <redacted>"),
+    ('"password": "hunter2hunter2"', '"password": "<redacted>"'),
+    ("-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIB\n-----END EC PRIVATE KEY-----\n", "<redacted PEM block>\n"),
+    ("-----BEGIN CERTIFICATE-----\nMIIB\n", "<redacted PEM block>"),
+    (f"kubectl --token={TOKEN} get pods", "kubectl --token=<redacted> get pods"),
+    ("https://admin:s3cret@cluster.example:6443/api", "https://<redacted>@cluster.example:6443/api"),
+])
+def test_credential_shapes_are_redacted(text, expected):
+    assert Redactor().text(text) == expected
+    assert "PRIVATE KEY" not in Redactor().text(text)
+
+
+@pytest.mark.parametrize("text", [
+    'pods "p" is forbidden: violates PodSecurity "restricted:latest": privileged (container "app" must not set '
+    'securityContext.privileged=true), runAsNonRoot != true (pod or container "app" must set '
+    'securityContext.runAsNonRoot=true)',
+    "would violate PodSecurity \"baseline:latest\": hostPath volumes (volume \"host-root\")",
+    "authorization.k8s.io/decision: allow",
+    "automountServiceAccountToken: false",
+    "projected token volume with expirationSeconds: 3600",
+])
+def test_ordinary_admission_text_is_left_alone(text):
+    assert Redactor().text(text) == text
+
+
+def test_mapping_keys_named_like_credentials_lose_their_values():
+    record = {"request": {"headers": {"Authorization": "anything", "Accept": "application/json"}},
+              "spec": {"automountServiceAccountToken": False, "token": "abc", "password": ""}}
+    assert Redactor().scrub(record) == {
+        "request": {"headers": {"Authorization": REDACTED, "Accept": "application/json"}},
+        "spec": {"automountServiceAccountToken": False, "token": REDACTED, "password": ""}}
+
+
+def test_known_secrets_are_replaced_anywhere_and_the_input_is_not_modified():
+    r = Redactor({TOKEN: REDACTED, "https://127.0.0.1:40123": "<server>", "short": "x"})
+    record = {"message": f"dial https://127.0.0.1:40123/api failed with {TOKEN[:20]}...{TOKEN}", "list": [TOKEN]}
+    out = r.scrub(record)
+    assert out == {"message": f"dial <server>/api failed with {TOKEN[:20]}...{REDACTED}", "list": [REDACTED]}
+    assert record["list"] == [TOKEN]
+    assert "short" not in r.secrets  # too short to replace safely
+
+
+def test_secrets_from_a_client_configuration(tmp_path):
+    from kubernetes.client import Configuration
+
+    key = tmp_path / "client.key"
+    body = "MHcCAQEEIBbHH3c6Y2xpZW50LWtleS1ib2R5LWxpbmUtdGhhdC1pcy1sb25n"
+    key.write_text(f"-----BEGIN EC PRIVATE KEY-----\n{body}\n-----END EC PRIVATE KEY-----\n")
+    conf = Configuration(host="https://127.0.0.1:40123")
+    conf.api_key = {"authorization": f"Bearer {TOKEN}"}
+    conf.password = "hunter2hunter2"
+    conf.key_file = str(key)
+    secrets = secrets_from_client(conf)
+    r = Redactor(secrets)
+    text = f"https://127.0.0.1:40123 127.0.0.1:40123 {TOKEN} hunter2hunter2 {body}"
+    assert r.text(text) == f"<server> <server> {REDACTED} {REDACTED} {REDACTED}"
+
+
+def test_allure_results_are_scrubbed_before_they_are_written():
+    from allure_commons.model2 import Label, Parameter, StatusDetails, TestResult, TestStepResult
+
+    from harness import allure_labels
+    from harness.redact import default_redactor
+
+    default_redactor().add({"https://10.1.2.3:6443": "<server>"})
+    result = TestResult(name="x", statusDetails=StatusDetails(message=f"Bearer {TOKEN}", trace="at https://10.1.2.3:6443"),
+                        parameters=[Parameter(name="kind", value="'Pod'")],
+                        labels=[Label("tag", "T1611"), Label("tag", "level_baseline"), Label("tag", "attack"),
+                                Label("story", "s")],
+                        steps=[TestStepResult(name=f"token: {TOKEN}")])
+    allure_labels._Finalize().report_result(result)
+    assert result.statusDetails.message == "Bearer <redacted>"
+    assert result.statusDetails.trace == "at <server>"
+    assert result.steps[0].name == "token: <redacted>"
+    assert [(lb.name, lb.value) for lb in result.labels] == [("tag", "T1611"), ("story", "s")]
+
+
+def test_allure_environment_and_categories(tmp_path):
+    import json
+
+    from harness.allure_labels import write_environment
+
+    write_environment(tmp_path, {"run_id": "r1", "server_version": "v1.37.2", "cluster_fingerprint": "f" * 32,
+                                 "identity": {"username": "ci"}, "options": {"audit_log": "!kubectl --token=x"}})
+    env = (tmp_path / "environment.properties").read_text().splitlines()
+    assert "run_id=r1" in env and "runner_identity=ci" in env
+    names = [c["name"] for c in json.loads((tmp_path / "categories.json").read_text())]
+    assert "Attack admitted (PodSecurity did not refuse it)" in names
