@@ -23,7 +23,6 @@ import os
 import platform
 import shutil
 import socket
-import sys
 from pathlib import Path
 
 import pytest
@@ -72,6 +71,15 @@ def cluster_fingerprint(runtime) -> str:
     resp = runtime.cluster.request("GET", "/api/v1/namespaces/kube-system")
     uid = resp.body.get("metadata", {}).get("uid", "") if resp.ok and isinstance(resp.body, dict) else ""
     return hashlib.sha256(f"pss-harness:{uid}".encode()).hexdigest()[:32] if uid else "unknown"
+
+
+def embedded_fingerprint(version: str) -> str:
+    """The fingerprint of the embedded control plane: one per Kubernetes version.
+
+    Each run starts a fresh instance from the same binaries and admission configuration, so its
+    kube-system UID is new every time; runs on it are compared with each other per version.
+    """
+    return hashlib.sha256(f"pss-harness:embedded:{version}".encode()).hexdigest()[:32]
 
 
 def _register_secrets(config: pytest.Config, runtime) -> None:
@@ -125,13 +133,15 @@ def start_run(config: pytest.Config, cfg, state) -> None:
     if options.get("kubeconfig"):
         options["kubeconfig"] = "(given)"
     options["xdist_workers"] = getattr(config.option, "numprocesses", None)
+    instance = cluster_fingerprint(state.runtime)
     meta = {
         "run_id": cfg.run_id,
         "started": _now(),
         "harness_version": harness.__version__,
         "target": "embedded" if cfg.embedded else "external",
         "server_version": pf.server_version,
-        "cluster_fingerprint": cluster_fingerprint(state.runtime),
+        "cluster_fingerprint": embedded_fingerprint(state.embedded.version) if state.embedded else instance,
+        "cluster_instance": instance,
         "identity": {"username": pf.identity, "groups": pf.groups},
         "runner": _runner(),
         "embedded_k8s_version": state.embedded.version if state.embedded else None,
@@ -164,7 +174,7 @@ def record_item(item, report) -> None:
     cfg = get_config(item.config)
     run_id = getattr(item.config, "workerinput", {}).get("psa_run_id", cfg.run_id)
     s, exp, ex, verdict = item.scenario, item.expectation, item.execution, item.verdict
-    if ex is not None:
+    if ex is not None and not item.config.stash.get(_SECRETS_LOADED, False):
         _register_secrets(item.config, runtime_for(item.config))
     obs = ex.observation if ex else None
     now = datetime.datetime.now(datetime.timezone.utc).timestamp()

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import html
-import json
 import re
 from collections import Counter, defaultdict
 
@@ -108,7 +107,7 @@ details.hl{box-shadow:0 0 0 3px #f2b705}
 .eo h4{margin:0 0 6px;font-size:13px}
 pre{background:#f4f6fa;border:1px solid var(--line);border-radius:4px;padding:8px;overflow:auto;max-height:420px;
 font:12px/1.4 ui-monospace,"DejaVu Sans Mono",monospace;white-space:pre-wrap;word-break:break-word}
-.problems li{color:var(--fail)}.mute{color:var(--mute)}.filters{display:flex;gap:10px;align-items:center;margin-bottom:8px;flex-wrap:wrap}
+.problems li,p.problems{color:var(--fail)}.mute{color:var(--mute)}.filters{display:flex;gap:10px;align-items:center;margin-bottom:8px;flex-wrap:wrap}
 .filters input,.filters select,.filters button{font:inherit;padding:3px 8px}
 .hidden{display:none!important}svg text{font-family:system-ui,"DejaVu Sans",sans-serif}
 .legend span{display:inline-block;margin-right:14px;font-size:12px}.legend i{display:inline-block;width:10px;height:10px;margin-right:4px}
@@ -295,6 +294,7 @@ def _meta(run: dict) -> str:
     rows = [
         ("Run", run.get("run_id")), ("Started", run.get("started")), ("Finished", run.get("finished")),
         ("Server version", run.get("server_version")), ("Cluster fingerprint", run.get("cluster_fingerprint")),
+        ("Cluster instance", run.get("cluster_instance") if run.get("cluster_instance") != run.get("cluster_fingerprint") else None),
         ("Target", run.get("target")),
         ("Runner identity", f"{ident.get('username', '?')} (groups: {', '.join(ident.get('groups') or []) or '-'})"),
         ("Harness version", run.get("harness_version")),
@@ -461,9 +461,14 @@ def _item(record: dict, ident: str, manifest_key: str | None) -> str:
     out = [f'<details class="item" id="{_e(ident)}" data-name="{_e(name)}" data-nodeid="{_e(record["nodeid"])}" '
            f'data-scenario="{_e(record["scenario"])}" data-result="{_e(record["result"])}" data-level="{_e(pol["level"])}" '
            f'data-mode="{_e(pol["mode"])}" data-controls="{_e(" ".join(record.get("controls") or controls_of(record)))}" '
-           f'data-search="{_e(search)}"{" open" if False else ""}><summary>{summary}</summary><div class="body">']
+           f'data-search="{_e(search)}"><summary>{summary}</summary><div class="body">']
     if record.get("problems"):
         out.append('<ul class="problems">' + "".join(f"<li>{_e(p)}</li>" for p in record["problems"]) + "</ul>")
+    exempt = (obs.get("audit_annotations") or {}).get("pod-security.kubernetes.io/exempt")
+    if exempt:
+        out.append(f'<p class="problems"><b>Cause:</b> PodSecurity exempted this request (audit annotation '
+                   f'exempt={_e(exempt)}); check the {_e(exempt)} exemptions of the cluster\'s PodSecurity '
+                   f'AdmissionConfiguration.</p>')
     if record.get("skip_reason"):
         out.append(f'<p class="mute">skipped: {_e(record["skip_reason"])}</p>')
     exp_rows = [("outcome", _e(exp.get("outcome"))), ("checks", _e(", ".join(exp.get("checks") or []) or "-")),

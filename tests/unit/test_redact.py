@@ -13,7 +13,7 @@ TOKEN = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
     (f"Authorization: Bearer {TOKEN}", "Authorization: Bearer <redacted>"),
     (f'{{"Authorization": "Bearer {TOKEN}"}}', '{"Authorization": "Bearer <redacted>"}'),
     (f"authorization={TOKEN}", "authorization=<redacted>"),
-    (f"proxy-authorization: Basic dXNlcjpwYXNz", "proxy-authorization: Basic <redacted>"),
+    ("proxy-authorization: Basic dXNlcjpwYXNz", "proxy-authorization: Basic <redacted>"),
     (f"sent bearer {TOKEN} to the server", "sent bearer <redacted> to the server"),
     (f"users:\n- name: admin\n  user:\n    token: {TOKEN}\n", "users:\n- name: admin\n  user:\n    token: <redacted>\n"),
     ("    client-key-data: LS0tLS1CRUdJTiBFQyBQUklWQVRFIEtFWS0tLS0t", "    client-key-data: <redacted>"),
