@@ -42,7 +42,10 @@ def _diff_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _side(args, name: str) -> Side:
-    side = Side(getattr(args, f"{name}_k8s"), getattr(args, f"{name}_kubeconfig"), getattr(args, f"{name}_context"),
+    from harness.embedded.builder import resolve_version
+
+    k8s = getattr(args, f"{name}_k8s")
+    side = Side(resolve_version(k8s) if k8s else None, getattr(args, f"{name}_kubeconfig"), getattr(args, f"{name}_context"),
                 str(PolicyVersion.parse(getattr(args, f"{name}_policy"), f"--{name}-policy")))
     if side.k8s_version and side.kubeconfig:
         raise UsageError(f"--{name}-k8s and --{name}-kubeconfig are exclusive: choose an embedded version or a cluster")
