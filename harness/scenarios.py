@@ -40,7 +40,7 @@ KINDS = ("Pod", *WORKLOAD_KINDS)
 SEVERITIES = ("critical", "high", "medium", "low", "info")
 _ATTACK_RE = re.compile(r"^T\d{4}(\.\d{3})?$")
 _MS_RE = re.compile(r"^MS-TA\d{4}$")
-_CIS_RE = re.compile(r"^5\.2\.\d+$")
+_CIS_RE = re.compile(r"^5\.\d+\.\d+$")  # section 5 (Policies): 5.2.x pod security, 5.7.x general (seccomp 5.7.2)
 _ID_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 _FIELDS: dict[str, tuple[type | tuple[type, ...], bool]] = {
@@ -91,7 +91,7 @@ class Scenario:
     versions: VersionRange = VersionRange()  #: where the checks apply (each check may narrow it)
     attack: tuple[str, ...] = ()     #: MITRE ATT&CK technique ids
     ms_matrix: tuple[str, ...] = ()  #: Microsoft threat matrix for Kubernetes ids
-    cis: tuple[str, ...] = ()        #: CIS Kubernetes Benchmark 5.2.x ids (see scenarios/README.md for the version)
+    cis: tuple[str, ...] = ()        #: CIS Kubernetes Benchmark section-5 ids, 5.2.x mostly (see scenarios/README.md for the version)
     nsa: str = ""                    #: NSA/CISA Kubernetes Hardening Guide item
     kinds: tuple[str, ...] = KINDS   #: resource kinds to submit it as
     invalid: str = ""                #: non-empty: API validation must refuse it (422) before admission
@@ -292,7 +292,7 @@ def _parse_data(name: str, path: Path, data: dict, first: int, manifest: dict) -
         versions=version_range(data.get("versions", "all"), "versions"),
         attack=strings("attack", _ATTACK_RE, "an ATT&CK technique id like T1611"),
         ms_matrix=strings("ms-matrix", _MS_RE, "a Microsoft threat-matrix id like MS-TA9013"),
-        cis=strings("cis", _CIS_RE, "a CIS 5.2.x id like 5.2.2"),
+        cis=strings("cis", _CIS_RE, "a CIS section-5 id like 5.2.2 or 5.7.2"),
         nsa=data.get("nsa", "").strip(),
         kinds=kinds,
         invalid=data.get("invalid", "").strip(),
@@ -307,6 +307,14 @@ def _scenario_files(directory: Path) -> list[Path]:
     return sorted(p for p in directory.rglob("*.yaml") if not any(part.startswith((".", "_")) for part in p.relative_to(directory).parts))
 
 
+def _name_line(path: Path) -> int | None:
+    """The line of ``metadata.name`` in an already validated scenario file."""
+    try:
+        return _load_yaml(path.read_text(), path)[0]["metadata"]["__lines__"]["name"]
+    except (ScenarioError, OSError, LookupError, TypeError):
+        return None
+
+
 def load_corpus(directories: Iterable[Path]) -> list[Scenario]:
     """Load every ``*.yaml`` under the directories (skipping ``_``/``.``-prefixed paths); ids must be unique."""
     scenarios: list[Scenario] = []
@@ -318,7 +326,8 @@ def load_corpus(directories: Iterable[Path]) -> list[Scenario]:
         for path in _scenario_files(directory):
             s = load_scenario(path)
             if s.id in seen:
-                raise ScenarioError(str(path), f"duplicate scenario id {s.id!r} (also in {seen[s.id]})")
+                raise ScenarioError(str(path), f"duplicate scenario id {s.id!r} (also in {seen[s.id]})",
+                                    _name_line(path))
             seen[s.id] = path
             scenarios.append(s)
     return scenarios
