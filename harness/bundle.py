@@ -105,6 +105,14 @@ def dump_json(data) -> str:
     return json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
 
 
+def dump_results(results: dict) -> str:
+    """``results.json`` text: the metadata indented, then one item record per line (grep- and diff-friendly)."""
+    head = {k: v for k, v in results.items() if k != "results"}
+    lines = [json.dumps(r, sort_keys=True, ensure_ascii=False) for r in results.get("results", [])]
+    text = json.dumps(head, indent=1, sort_keys=True, ensure_ascii=False)
+    return text[:-1].rstrip() + ',\n "results": [\n' + ",\n".join(lines) + ("\n" if lines else "") + "]\n}\n"
+
+
 # -- SHA256SUMS ------------------------------------------------------------------------------
 
 def _files(directory: Path) -> list[str]:
@@ -192,7 +200,7 @@ def write_bundle(directory: str | Path, results: dict, history: dict | None = No
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     results = dict(results, schema=results.get("schema", SCHEMA))
-    (directory / RESULTS).write_text(dump_json(results))
+    (directory / RESULTS).write_text(dump_results(results))
     if history is not None:
         (directory / HISTORY).write_text(dump_json(history))
     (directory / INDEX).write_text(render(results, history))

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import html
+import json
 import re
 from collections import Counter, defaultdict
 
@@ -34,7 +35,7 @@ LEVELS = ("privileged", "baseline", "restricted")
 MODES = ("enforce", "warn", "audit")
 SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3, "info": 4}
 
-#: CIS Kubernetes Benchmark section 5.2 titles (numbering of v1.7 to v1.10)
+#: CIS Kubernetes Benchmark section 5 titles used by the corpus (5.2.x as numbered in v1.7 to v1.10)
 CIS_TITLES = {
     "5.2.1": "Ensure that the cluster has at least one active policy control mechanism in place",
     "5.2.2": "Minimize the admission of privileged containers",
@@ -49,6 +50,10 @@ CIS_TITLES = {
     "5.2.11": "Minimize the admission of Windows HostProcess containers",
     "5.2.12": "Minimize the admission of HostPath volumes",
     "5.2.13": "Minimize the admission of containers which use HostPorts",
+    "5.7.1": "Create administrative boundaries between resources using namespaces",
+    "5.7.2": "Ensure that the seccomp profile is set to docker/default in your Pod definitions",
+    "5.7.3": "Apply SecurityContext to your Pods and Containers",
+    "5.7.4": "The default namespace should not be used",
 }
 #: MITRE ATT&CK technique names (containers matrix and related)
 ATTACK_NAMES = {
@@ -100,7 +105,7 @@ details{border:1px solid var(--line);border-radius:6px;margin:6px 0;background:#
 details>summary{cursor:pointer;padding:6px 10px;list-style-position:outside}
 details.scenario>summary{font-weight:600}details.item{margin:4px 10px}
 details[open]>summary{border-bottom:1px solid var(--line);background:#f7f9fc}
-details.hl{box-shadow:0 0 0 3px #f2b705}
+details.hl{box-shadow:0 0 0 3px #f2b705}.static{padding:4px 12px 0}
 .body{padding:8px 12px}.kv{display:grid;grid-template-columns:160px 1fr;gap:2px 12px;font-size:13px}
 .kv>div:nth-child(odd){color:var(--mute)}
 .eo{display:grid;grid-template-columns:1fr 1fr;gap:12px}.eo>div{border:1px solid var(--line);border-radius:6px;padding:8px}
@@ -118,18 +123,53 @@ body.focus #summary,body.focus #history,body.focus #controls,body.focus .filters
 
 _JS = r"""
 (function(){
-  function fillManifest(d){
-    d.querySelectorAll('pre[data-manifest]').forEach(function(p){
-      if(p.dataset.filled) return;
-      var t=document.getElementById('m-'+p.dataset.manifest);
-      if(t){p.textContent=t.content.textContent;p.dataset.filled='1';}
-    });
+  var blob=document.getElementById('pss-data');
+  var DATA=blob?JSON.parse(blob.textContent):{fields:[],strings:[''],items:[],manifests:{}};
+  function rec(i){
+    var row=DATA.items[i], o={};
+    if(!row) return null;
+    DATA.fields.forEach(function(f,k){o[f]=DATA.strings[row[k]];});
+    return o;
   }
-  document.querySelectorAll('details.item').forEach(function(d){
-    d.addEventListener('toggle',function(){ if(d.open) fillManifest(d); });
-  });
+  function el(tag,cls,text){var e=document.createElement(tag); if(cls) e.className=cls; if(text!=null) e.textContent=text; return e;}
+  function kv(rows){
+    var d=el('div','kv');
+    rows.forEach(function(r){d.appendChild(el('div',null,r[0])); d.appendChild(el('div',null,r[1]||'-'));});
+    return d;
+  }
+  function block(parent,title,text,attrs){
+    if(!text) return null;
+    parent.appendChild(el('h4',null,title));
+    var p=el('pre',null,text);
+    for(var k in (attrs||{})) p.setAttribute(k,attrs[k]);
+    parent.appendChild(p); return p;
+  }
+  function build(d){
+    var body=d.querySelector(':scope > .body');
+    if(!body||body.dataset.built) return;
+    var r=rec(+d.dataset.i);
+    if(!r) return;
+    body.textContent='';
+    body.dataset.built='1';
+    if(r.skip) body.appendChild(el('p','mute','skipped: '+r.skip));
+    var eo=el('div','eo'), e=el('div'), o=el('div');
+    e.appendChild(el('h4',null,'Expected'));
+    e.appendChild(kv([['outcome',r.exp_outcome],['checks',r.exp_checks],['audit checks',r.exp_audit],['why',r.exp_reason]]));
+    o.appendChild(el('h4',null,'Observed'));
+    o.appendChild(kv([['outcome',r.obs_outcome],['checks',r.obs_checks],['policy in message',r.obs_policy],['audit checks',r.obs_audit]]));
+    eo.appendChild(e); eo.appendChild(o); body.appendChild(eo);
+    block(body,'Server message',r.message);
+    block(body,'Warnings',r.warnings);
+    block(body,'Audit event (PodSecurity annotations)',r.audit);
+    block(body,'Request',r.request);
+    body.appendChild(kv([['namespace',r.namespace],['started',r.started],['finished',r.finished],['node id',r.nodeid]]));
+    if(r.manifest) block(body,'Manifest sent',DATA.manifests[r.manifest]||'(not in this page)',{'data-manifest':r.manifest,'data-filled':'1'});
+  }
+  document.addEventListener('toggle',function(ev){
+    var d=ev.target; if(d.classList&&d.classList.contains('item')&&d.open) build(d);
+  },true);
   function openEntry(el,scroll){
-    for(var p=el;p;p=p.parentElement){ if(p.tagName==='DETAILS'){p.open=true; if(p.classList.contains('item')) fillManifest(p);} }
+    for(var p=el;p;p=p.parentElement){ if(p.tagName==='DETAILS'){p.open=true; if(p.classList.contains('item')) build(p);} }
     el.classList.add('hl');
     if(scroll!==false) el.scrollIntoView({block:'start'});
   }
@@ -137,10 +177,11 @@ _JS = r"""
     if(!key) return null;
     var el=document.getElementById(key)||document.getElementById('i-'+key)||document.getElementById('s-'+key);
     if(el) return el;
-    var all=document.querySelectorAll('details.item,details.scenario');
+    var all=document.querySelectorAll('details.item');
     for(var i=0;i<all.length;i++){
       var d=all[i];
-      if(d.dataset.name===key||d.dataset.nodeid===key||d.dataset.scenario===key&&d.classList.contains('scenario')) return d;
+      if(d.dataset.name===key) return d;
+      var r=rec(+d.dataset.i); if(r&&r.nodeid===key) return d;
     }
     return null;
   }
@@ -148,13 +189,14 @@ _JS = r"""
   function apply(){
     var txt=state.text.toLowerCase();
     document.querySelectorAll('details.scenario').forEach(function(s){
-      var shown=0;
+      var shown=0, sHit=txt&&s.dataset.search.indexOf(txt)>=0;
       s.querySelectorAll('details.item').forEach(function(d){
-        var ok=(state.result==='all'||d.dataset.result===state.result);
-        if(ok&&txt) ok=d.dataset.search.indexOf(txt)>=0||s.dataset.search.indexOf(txt)>=0;
+        var ok=(state.result==='all'||d.dataset.result===state.result), r=null;
+        if(ok&&txt&&!sHit){ r=rec(+d.dataset.i); ok=(d.dataset.name+' '+d.dataset.result+' '+r.controls).toLowerCase().indexOf(txt)>=0; }
         if(ok&&state.cell){
+          r=r||rec(+d.dataset.i);
           ok=d.dataset.level===state.cell.level&&d.dataset.mode===state.cell.mode&&
-             (' '+d.dataset.controls+' ').indexOf(' '+state.cell.check+' ')>=0;
+             (' '+r.controls+' ').indexOf(' '+state.cell.check+' ')>=0;
         }
         d.classList.toggle('hidden',!ok); if(ok) shown++;
       });
@@ -405,7 +447,7 @@ def _history(history: dict | None, run: dict) -> str:
 
 def _controls(records: list[dict]) -> str:
     frameworks = [
-        ("CIS Kubernetes Benchmark 5.2 (Pod Security Standards)", "cis", CIS_TITLES),
+        ("CIS Kubernetes Benchmark (section 5: policies)", "cis", CIS_TITLES),
         ("NSA/CISA Kubernetes Hardening Guidance", "nsa", {}),
         ("MITRE ATT&CK", "attack", ATTACK_NAMES),
         ("Microsoft threat matrix for Kubernetes", "ms_matrix", {}),
@@ -442,69 +484,96 @@ def _ref_key(ref: str):
 
 
 def _yaml(obj) -> str:
-    return yaml.safe_dump(obj, sort_keys=False, default_flow_style=False, allow_unicode=True)
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    return yaml.dump(obj, Dumper=dumper, sort_keys=False, default_flow_style=False, allow_unicode=True)
 
 
 def _kv(rows: list[tuple[str, str]]) -> str:
     return '<div class="kv">' + "".join(f"<div>{_e(k)}</div><div>{v}</div>" for k, v in rows) + "</div>"
 
 
-def _item(record: dict, ident: str, manifest_key: str | None) -> str:
+#: per-item fields in the page's data blob; the script builds an item's body from them when it is opened
+ITEM_FIELDS = ("nodeid", "exp_outcome", "exp_checks", "exp_audit", "exp_reason", "obs_outcome", "obs_checks",
+               "obs_policy", "obs_audit", "message", "warnings", "audit", "request", "namespace", "started",
+               "finished", "skip", "manifest", "controls")
+
+
+class _Strings:
+    """An interning table: the data blob stores each distinct string once and items refer to it by index."""
+
+    def __init__(self) -> None:
+        self.index: dict[str, int] = {"": 0}
+        self.values: list[str] = [""]
+
+    def __call__(self, value) -> int:
+        text = "" if value is None else str(value)
+        found = self.index.get(text)
+        if found is None:
+            found = self.index[text] = len(self.values)
+            self.values.append(text)
+        return found
+
+
+def _item_data(r: dict, strings: _Strings, manifest_key: str) -> list[int]:
+    exp, obs = r.get("expected") or {}, r.get("observed") or {}
+    audit = None
+    if obs.get("audit_annotations") is not None:
+        audit = json.dumps({"auditID": obs.get("audit_id"), "annotations": obs.get("audit_annotations")}, indent=1,
+                           sort_keys=True)
+    fields = {
+        "nodeid": r["nodeid"], "exp_outcome": exp.get("outcome"), "exp_checks": ", ".join(exp.get("checks") or []),
+        "exp_audit": ", ".join(exp.get("audit_checks") or []), "exp_reason": exp.get("reason"),
+        "obs_outcome": f"{obs.get('outcome')} (HTTP {obs.get('status')})" if obs else "",
+        "obs_checks": ", ".join(obs.get("checks") or []), "obs_policy": (obs.get("violation") or {}).get("policy"),
+        "obs_audit": ", ".join((obs.get("audit_violation") or {}).get("checks") or []),
+        "message": obs.get("message"), "warnings": "\n".join(obs.get("warnings") or []), "audit": audit,
+        "request": json.dumps(r["request"], indent=1, sort_keys=True) if r.get("request") else None,
+        "namespace": r.get("namespace"), "started": r.get("started"), "finished": r.get("finished"),
+        "skip": r.get("skip_reason"), "manifest": manifest_key,
+        "controls": " ".join(r.get("controls") or controls_of(r)),
+    }
+    return [strings(fields[f]) for f in ITEM_FIELDS]
+
+
+def _item(record: dict, ident: str, index: int) -> str:
+    """The item's summary line; its body is built by the script from the data blob when opened.
+
+    A failed item also carries its problems (and an exemption cause) in the HTML itself, so the
+    essential finding is readable where scripts are blocked (some artefact viewers' CSP).
+    """
     exp, obs = record.get("expected") or {}, record.get("observed") or {}
     pol = record["policy"]
-    label = f"{pol['level']}-{pol['mode']}-{pol['version']}"
-    name = _item_name(record)
-    search = " ".join([name, record["kind"], label, record["result"], " ".join(record.get("controls") or [])]).lower()
-    summary = (f'{_chip(record["result"])} <b>{_e(record["kind"])}</b> in {_e(label)} \u2014 '
+    summary = (f'{_chip(record["result"])} <b>{_e(record["kind"])}</b> in '
+               f'{_e(pol["level"])}-{_e(pol["mode"])}-{_e(pol["version"])} — '
                f'expected <b>{_e(exp.get("outcome", "?"))}</b>, observed <b>{_e(obs.get("outcome", "?"))}</b>'
                f' <span class="mute">({_e(record.get("duration"))} s)</span>')
-    out = [f'<details class="item" id="{_e(ident)}" data-name="{_e(name)}" data-nodeid="{_e(record["nodeid"])}" '
-           f'data-scenario="{_e(record["scenario"])}" data-result="{_e(record["result"])}" data-level="{_e(pol["level"])}" '
-           f'data-mode="{_e(pol["mode"])}" data-controls="{_e(" ".join(record.get("controls") or controls_of(record)))}" '
-           f'data-search="{_e(search)}"><summary>{summary}</summary><div class="body">']
-    if record.get("problems"):
-        out.append('<ul class="problems">' + "".join(f"<li>{_e(p)}</li>" for p in record["problems"]) + "</ul>")
-    exempt = (obs.get("audit_annotations") or {}).get("pod-security.kubernetes.io/exempt")
-    if exempt:
-        out.append(f'<p class="problems"><b>Cause:</b> PodSecurity exempted this request (audit annotation '
-                   f'exempt={_e(exempt)}); check the {_e(exempt)} exemptions of the cluster\'s PodSecurity '
-                   f'AdmissionConfiguration.</p>')
-    if record.get("skip_reason"):
-        out.append(f'<p class="mute">skipped: {_e(record["skip_reason"])}</p>')
-    exp_rows = [("outcome", _e(exp.get("outcome"))), ("checks", _e(", ".join(exp.get("checks") or []) or "-")),
-                ("audit checks", _e(", ".join(exp.get("audit_checks") or []) or "-")), ("why", _e(exp.get("reason")))]
-    violation = obs.get("violation") or {}
-    audit_v = obs.get("audit_violation") or {}
-    obs_rows = [("outcome", _e(f"{obs.get('outcome')} (HTTP {obs.get('status')})" if obs else "-")),
-                ("checks", _e(", ".join(obs.get("checks") or []) or "-")),
-                ("policy in message", _e(violation.get("policy") or "-")),
-                ("audit checks", _e(", ".join(audit_v.get("checks") or []) or "-"))]
-    out.append(f'<div class="eo"><div><h4>Expected</h4>{_kv(exp_rows)}</div><div><h4>Observed</h4>{_kv(obs_rows)}</div></div>')
-    if obs.get("message"):
-        out.append(f"<h4>Server message</h4><pre>{_e(obs['message'])}</pre>")
-    if obs.get("warnings"):
-        out.append("<h4>Warnings</h4><pre>" + _e("\n".join(obs["warnings"])) + "</pre>")
-    if obs.get("audit_annotations") is not None:
-        audit = {"auditID": obs.get("audit_id"), "annotations": obs.get("audit_annotations")}
-        out.append(f"<h4>Audit event (PodSecurity annotations)</h4><pre>{_e(_yaml(audit))}</pre>")
-    req = record.get("request")
-    if req:
-        out.append(f"<h4>Request</h4><pre>{_e(_yaml(req))}</pre>")
-    out.append(_kv([("namespace", _e(record.get("namespace"))), ("started", _e(record.get("started"))),
-                    ("finished", _e(record.get("finished"))), ("node id", _e(record["nodeid"]))]))
-    if manifest_key:
-        out.append(f'<h4>Manifest sent</h4><pre data-manifest="{manifest_key}">(open this entry with JavaScript '
-                   f'enabled to show the manifest; it is also in results.json)</pre>')
-    out.append("</div></details>")
+    out = [f'<details class="item" id="{_e(ident)}" data-i="{index}" data-name="{_e(_item_name(record))}" '
+           f'data-result="{_e(record["result"])}" data-level="{_e(pol["level"])}" data-mode="{_e(pol["mode"])}">'
+           f'<summary>{summary}</summary>']
+    if record["result"] == "failed":
+        out.append('<div class="static">')
+        if record.get("problems"):
+            out.append('<ul class="problems">' + "".join(f"<li>{_e(p)}</li>" for p in record["problems"]) + "</ul>")
+        exempt = (obs.get("audit_annotations") or {}).get("pod-security.kubernetes.io/exempt")
+        if exempt:
+            out.append(f'<p class="problems"><b>Cause:</b> PodSecurity exempted this request (audit annotation '
+                       f'exempt={_e(exempt)}); check the {_e(exempt)} exemptions of the cluster\'s PodSecurity '
+                       f'AdmissionConfiguration.</p>')
+        out.append("</div>")
+    out.append('<div class="body"><noscript>The details need JavaScript; every field is in results.json.</noscript>'
+               "</div></details>")
     return "".join(out)
 
 
 def _scenarios(records: list[dict]) -> tuple[str, str]:
-    """The drill-down section, and the <template>s holding each distinct manifest once."""
+    """The drill-down section, and the data blob (interned strings, per-item fields, distinct manifests)."""
     by_scenario: dict[str, list[dict]] = defaultdict(list)
     for r in records:
         by_scenario[r["scenario"]].append(r)
-    templates: dict[str, str] = {}
+    strings = _Strings()
+    manifests: dict[str, str] = {}
+    manifest_keys: dict[str, str] = {}
+    items: list[list[int]] = []
     used_ids: set[str] = set()
 
     def order(sid: str):
@@ -531,15 +600,15 @@ def _scenarios(records: list[dict]) -> tuple[str, str]:
         refs = " ".join(first.get("attack") or []) + " " + " ".join(f"CIS {x}" for x in first.get("cis") or [])
         search = " ".join([sid, first.get("title") or "", " ".join(first.get("declared_checks") or []), refs]).lower()
         out.append(f'<details class="scenario" id="s-{_e(_slug(sid))}" data-scenario="{_e(sid)}" data-search="{_e(search)}"'
-                   f'{" open" if status == "failed" else ""}><summary>{_chip(status)} {_e(sid)} \u2014 {_e(first.get("title"))} '
+                   f'{" open" if status == "failed" else ""}><summary>{_chip(status)} {_e(sid)} — {_e(first.get("title"))} '
                    f'<span class="chip sev {_e(sev)}">{_e(sev)}</span> <span class="mute">{c["passed"]} passed, '
                    f'{c["failed"]} failed, {c["skipped"]} skipped</span></summary><div class="body">')
         rows = [("must be denied from", _e(first.get("level") or "never (control: every level admits it)")),
                 ("declared checks", _e(", ".join(first.get("declared_checks") or []) or "-")),
                 ("attacker gains", _e(first.get("gain") or "-")),
                 ("ATT&CK / MS matrix", _e(", ".join([*(first.get("attack") or []), *(first.get("ms_matrix") or [])]) or "-")),
-                ("CIS / NSA", _e(", ".join(first.get("cis") or []) + (" \u00b7 " + first["nsa"] if first.get("nsa") else "") or "-")),
-                ("scenario file", _e(f'{first.get("file")}' + (f' (sha256 {first["scenario_sha256"][:16]}\u2026)'
+                ("CIS / NSA", _e(", ".join(first.get("cis") or []) + (" · " + first["nsa"] if first.get("nsa") else "") or "-")),
+                ("scenario file", _e(f'{first.get("file")}' + (f' (sha256 {first["scenario_sha256"][:16]}…)'
                                                                 if first.get("scenario_sha256") else "")))]
         out.append(_kv(rows))
         for r in rs:
@@ -548,16 +617,22 @@ def _scenarios(records: list[dict]) -> tuple[str, str]:
             while ident in used_ids:
                 ident, n = f"i-{_slug(_item_name(r))}-{n}", n + 1
             used_ids.add(ident)
-            key = None
+            key = ""
             if r.get("manifest") is not None:
-                text = _yaml(r["manifest"])
-                key = hashlib.sha256(text.encode()).hexdigest()[:16]
-                templates.setdefault(key, text)
-            out.append(_item(r, ident, key))
+                canonical = json.dumps(r["manifest"], sort_keys=True)
+                key = manifest_keys.get(canonical, "")
+                if not key:
+                    key = manifest_keys[canonical] = hashlib.sha256(canonical.encode()).hexdigest()[:16]
+                    manifests[key] = _yaml(r["manifest"])
+            out.append(_item(r, ident, len(items)))
+            items.append(_item_data(r, strings, key))
         out.append("</div></details>")
     out.append("</section>")
-    tmpl = "".join(f'<template id="m-{k}">{_e(v)}</template>' for k, v in sorted(templates.items()))
-    return "".join(out), tmpl
+    blob = json.dumps({"fields": ITEM_FIELDS, "strings": strings.values, "items": items,
+                       "manifests": dict(sorted(manifests.items()))}, separators=(",", ":"), ensure_ascii=False)
+    # no "<" at all inside the script element: neither "</script" nor "<!--" can end or confuse it
+    data = '<script type="application/json" id="pss-data">' + blob.replace("<", "\\u003c") + "</script>"
+    return "".join(out), data
 
 
 def render(results: dict, history: dict | None = None) -> str:
@@ -568,7 +643,7 @@ def render(results: dict, history: dict | None = None) -> str:
         c.pop("items", None)
     counts = Counter(r["result"] for r in records)
     verdict = "FAILED" if counts["failed"] else ("PASSED" if counts["passed"] else "NO RESULTS")
-    scenarios, templates = _scenarios(records)
+    scenarios, data = _scenarios(records)
     title = f"PodSecurity admission evidence \u2014 run {run.get('run_id', '?')}"
     return "".join([
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">",
@@ -584,5 +659,5 @@ def render(results: dict, history: dict | None = None) -> str:
         _summary(run, records, cells), _matrix(records, cells), _history(history, run), _controls(records), scenarios,
         "</main><footer>Generated by pss-harness from results.json. Check the bundle's integrity with "
         "<code>pss-harness report verify DIR</code> (or <code>sha256sum -c SHA256SUMS</code>).</footer>",
-        templates, f"<script>{_JS}</script></body></html>\n",
+        data, f"<script>{_JS}</script></body></html>\n",
     ])

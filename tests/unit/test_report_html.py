@@ -95,19 +95,51 @@ def test_matrix_cells_are_coloured_by_result(page):
     assert cells[("(control scenarios)", "privileged", "enforce")] == "passed"
 
 
+def page_data(page: str) -> dict:
+    """The JSON data blob the page's script builds item bodies from."""
+    blob = re.search(r'<script type="application/json" id="pss-data">(.*?)</script>', page, re.S).group(1)
+    assert "<" not in blob
+    return json.loads(blob)
+
+
+def item_fields(page: str, element_id: str) -> dict:
+    index = int(re.search(rf'<details class="item" id="{element_id}" data-i="(\d+)"', page).group(1))
+    data = page_data(page)
+    return {f: data["strings"][k] for f, k in zip(data["fields"], data["items"][index])}
+
+
 def test_a_failing_item_carries_expected_vs_observed_message_and_manifest(page):
     item = re.search(r'<details class="item" id="i-hostpath-etc-Pod-baseline-enforce-latest".*?</details>', page, re.S)
     assert item, "the failing item is rendered with a stable id"
-    body = item.group(0)
-    assert 'data-result="failed"' in body
-    assert "expected denied, observed admitted" in body
-    assert "<h4>Expected</h4>" in body and "<h4>Observed</h4>" in body
-    assert "pod-security.kubernetes.io/exempt: namespace" in body
-    key = re.search(r'data-manifest="([0-9a-f]+)"', body).group(1)
-    template = re.search(rf'<template id="m-{key}">(.*?)</template>', page, re.S).group(1)
-    assert "path: /etc" in template and "hostPath:" in template
+    html_part = item.group(0)
+    assert 'data-result="failed"' in html_part
+    # readable without the script: the problems and the cause
+    assert "<li>expected denied, observed admitted</li>" in html_part
+    assert "PodSecurity exempted this request (audit annotation exempt=namespace)" in html_part
+    fields = item_fields(page, "i-hostpath-etc-Pod-baseline-enforce-latest")
+    assert fields["exp_outcome"] == "denied" and fields["exp_checks"] == "hostPathVolumes"
+    assert fields["obs_outcome"] == "admitted (HTTP 201)"
+    assert json.loads(fields["audit"])["annotations"] == {"pod-security.kubernetes.io/exempt": "namespace"}
+    assert json.loads(fields["request"])["dryRun"] == "All"
+    assert fields["nodeid"].endswith("::hostpath-etc[Pod-baseline-enforce-latest]")
+    manifest = page_data(page)["manifests"][fields["manifest"]]
+    assert "path: /etc" in manifest and "hostPath:" in manifest
     failing_scenario = re.search(r'<details class="scenario" id="s-hostpath-etc"[^>]*>', page).group(0)
     assert " open" in failing_scenario  # failures are open on arrival
+
+
+def test_passing_items_carry_their_evidence_in_the_data(page):
+    fields = item_fields(page, "i-vulnerable-pod-Pod-baseline-enforce-latest")
+    assert 'violates PodSecurity "baseline:latest"' in fields["message"]
+    assert fields["obs_checks"] == "hostPathVolumes, privileged" == fields["controls"].replace(" ", ", ")
+    warned = item_fields(page, "i-vulnerable-pod-Deployment-baseline-warn-latest")
+    assert "would violate PodSecurity" in warned["warnings"]
+    skipped = item_fields(page, "i-vulnerable-pod-Pod-baseline-audit-latest")
+    assert skipped["skip"].startswith("audit mode needs the cluster's audit log")
+    # one manifest per distinct object: the Pod of vulnerable-pod is stored once for its three Pod items
+    data = page_data(page)
+    assert len(data["manifests"]) == len({json.dumps(r["manifest"], sort_keys=True)
+                                          for r in json.loads(ASSET.read_text())["results"] if r["manifest"]})
 
 
 def test_scenarios_with_failures_come_first(page):
@@ -141,10 +173,13 @@ def test_rendering_is_deterministic(results):
 
 
 def test_text_from_the_cluster_is_escaped(results):
-    results["results"][0]["observed"]["message"] = '<script>alert("x")</script><img src=x onerror=alert(1)>'
-    results["results"][0]["manifest"]["metadata"]["annotations"] = {"a": "</template><script>bad()</script>"}
+    results["results"][0]["observed"]["message"] = '<!--<script>alert("x")</script><img src=x onerror=alert(1)>'
+    results["results"][0]["manifest"]["metadata"]["annotations"] = {"a": "</script><script>bad()</script>"}
+    results["results"][0]["problems"] = ["<b>bold</b> claim"]
     page = render(results, None)
     assert "<script>alert" not in page and "<img src=x" not in page and "<script>bad()" not in page
+    assert "&lt;b&gt;bold&lt;/b&gt; claim" in page
+    assert page_data(page)["strings"].count('<!--<script>alert("x")</script><img src=x onerror=alert(1)>') == 1
     parse(page)
 
 
