@@ -54,6 +54,10 @@ _SHAPES: list[tuple[re.Pattern[str], str]] = [
 ]
 
 
+# every shape above needs one of these words or marks; strings without them skip the patterns
+_MAY_HOLD_A_SHAPE = re.compile(r"(?i)-----BEGIN|authorization|bearer|token|password|secret|-data|client-key|://")
+
+
 def _norm_key(key: str) -> str:
     return key.strip().lower().replace("_", "-")
 
@@ -73,14 +77,16 @@ class Redactor:
         for value, replacement in secrets.items():
             if isinstance(value, str) and len(value) >= 6:
                 self.secrets[value] = replacement
+        self._ordered = sorted(self.secrets, key=len, reverse=True)  # longest first: a URL before its host
 
     def text(self, value: str) -> str:
         """``value`` with every known secret and credential shape replaced."""
-        for secret in sorted(self.secrets, key=len, reverse=True):  # longest first: a URL before its host
+        for secret in self._ordered:
             if secret in value:
                 value = value.replace(secret, self.secrets[secret])
-        for pattern, replacement in _SHAPES:
-            value = pattern.sub(replacement, value)
+        if _MAY_HOLD_A_SHAPE.search(value):  # most strings (names, images, paths) cannot match any shape
+            for pattern, replacement in _SHAPES:
+                value = pattern.sub(replacement, value)
         return value
 
     def scrub(self, value: Any) -> Any:
