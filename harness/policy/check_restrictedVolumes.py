@@ -1,0 +1,55 @@
+"""restrictedVolumes (restricted, v1.0+): only non-core volume types are permitted.
+
+Restricted fields:
+    spec.volumes[*]
+Allowed values: every volume must use one of ``configMap``, ``csi``, ``downwardAPI``, ``emptyDir``,
+``ephemeral``, ``image`` (Kubernetes 1.33+, in this v1.0 variant), ``persistentVolumeClaim``,
+``projected``, ``secret``. A volume with no source is defaulted to ``emptyDir`` by the API server
+and passes. Others are reported by type: hostPath, gcePersistentDisk, awsElasticBlockStore,
+gitRepo, nfs, iscsi, glusterfs, rbd, flexVolume, cinder, cephfs, flocker, fc, azureFile,
+vsphereVolume, quobyte, azureDisk, photonPersistentDisk, portworxVolume, scaleIO, storageos.
+
+Overrides ``hostPathVolumes``.
+Detail: ``volume "v" uses restricted volume type "hostPath"`` /
+``volumes "a", "b" use restricted volume types "hostPath", "nfs"`` (volumes in spec order; types distinct, sorted).
+"""
+
+from __future__ import annotations
+
+from harness.policy._helpers import Failure, join_quote, name, pluralize
+from harness.policy._registry import variant
+
+ID = "restrictedVolumes"
+ALLOWED = ("configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim", "projected",
+           "secret", "image")
+#: in upstream's order of precedence (relevant only to a volume naming several sources, which validation rejects)
+RESTRICTED = ("hostPath", "gcePersistentDisk", "awsElasticBlockStore", "gitRepo", "nfs", "iscsi", "glusterfs",
+              "rbd", "flexVolume", "cinder", "cephfs", "flocker", "fc", "azureFile", "vsphereVolume", "quobyte",
+              "azureDisk", "photonPersistentDisk", "portworxVolume", "scaleIO", "storageos")
+
+
+def _restricted_type(volume: dict) -> str | None:
+    if any(volume.get(k) is not None for k in ALLOWED):
+        return None
+    for k in RESTRICTED:
+        if volume.get(k) is not None:
+            return k
+    return None  # no known source: defaulted to emptyDir
+
+
+@variant(ID, 0)
+def restricted_volumes_v1_0(meta: dict, spec: dict) -> Failure | None:
+    bad, types = [], set()
+    for v in spec.get("volumes") or ():
+        if not isinstance(v, dict):
+            continue
+        t = _restricted_type(v)
+        if t is not None:
+            bad.append(name(v))
+            types.add(t)
+    if not bad:
+        return None
+    return Failure("restricted volume types",
+                   f'{pluralize("volume", "volumes", len(bad))} {join_quote(bad)} {pluralize("uses", "use", len(bad))} '
+                   f'{pluralize("restricted volume type", "restricted volume types", len(types))} '
+                   f"{join_quote(sorted(types))}")
