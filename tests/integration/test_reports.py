@@ -104,11 +104,19 @@ def test_allure_results_are_labelled_and_carry_the_evidence(run, results):
     assert labels["feature"] == ["hostPathVolumes", "privileged"] and labels["severity"] == ["blocker"]
     assert labels["tag"] == ["T1611", "T1610", "MS-TA9013", "MS-TA9011", "CIS 5.2.2", "CIS 5.2.12"]
     names = {a["name"]: a["source"] for a in r["attachments"]}
-    assert set(names) == {"manifest sent", "request", "server response", "audit event", "expectation and verdict"}
+    assert set(names) == {"manifest sent", "request", "server response", "audit event"}
     assert "hostPath" in (run.allure / names["manifest sent"]).read_text()
     assert json.loads((run.allure / names["request"]).read_text())["dryRun"] == "All"
     assert "violates PodSecurity" in json.loads((run.allure / names["server response"]).read_text())["message"]
     assert len({d["historyId"] for d in found.values()}) == len(found)
+    failed = next(d for d in found.values() if d["name"] == "mislabelled-pod as Pod in baseline/enforce/latest")
+    assert failed["status"] == "failed"
+    verdict = next(a for a in failed["attachments"] if a["name"] == "expectation and verdict")
+    assert json.loads((run.allure / verdict["source"]).read_text())["problems"] == [
+        "denied: missing expected check(s) privileged"]
+    warned = next(d for d in found.values() if d["name"] == "vulnerable-pod as Deployment in baseline/warn/latest")
+    warnings = next(a for a in warned["attachments"] if a["name"] == "warnings")
+    assert "would violate PodSecurity" in (run.allure / warnings["source"]).read_text()
     env = (run.allure / "environment.properties").read_text()
     assert "run_id=reportrun" in env and (run.allure / "categories.json").is_file()
 
