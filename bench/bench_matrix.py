@@ -54,7 +54,8 @@ def matrix(scenarios):
 def run_harness(cluster: EmbeddedCluster, jobs: int, reports: Path) -> tuple[float, int]:
     args = [sys.executable, "-m", "pytest", "scenarios", "-q", "-p", "no:cacheprovider", "-n", str(jobs),
             "--kubeconfig", str(cluster.kubeconfig), "--audit-log", str(cluster.audit_log.path),
-            "-o", f"psa_reports={reports}", "--junitxml", str(reports / "junit.xml")]
+            "-o", f"psa_reports={reports}", "--junitxml", str(reports / "junit.xml"),
+            f"--alluredir={reports / 'allure-results'}"]
     t0 = time.monotonic()
     out = subprocess.run(args, cwd=REPO, capture_output=True, text=True)
     wall = time.monotonic() - t0

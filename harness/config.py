@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import uuid
 from pathlib import Path
 
@@ -136,12 +137,27 @@ def get_config(config: pytest.Config) -> HarnessConfig:
         live=bool(values["live"]), keep_namespaces=bool(values["keep_namespaces"]),
         namespace_map=ns_map,
         audit_log=values["audit_log"],
-        run_id=values["run_id"] or uuid.uuid4().hex[:8],
+        run_id=_run_id(config, values["run_id"]),
         sweep_after_minutes=sweep,
         sources=sources,
     )
     config._psa_config = resolved
     return resolved
+
+
+_RUN_ID = re.compile(r"^[a-z0-9]{1,16}$")
+
+
+def _run_id(config: pytest.Config, given: object) -> str:
+    """xdist workers take the controller's id, so every process names and labels alike."""
+    inherited = getattr(config, "workerinput", {}).get("psa_run_id")
+    if inherited:
+        return inherited
+    if given is None:
+        return uuid.uuid4().hex[:8]
+    if not _RUN_ID.match(str(given)):
+        raise UsageError(f"--psa-run-id {given!r}: 1-16 lower-case letters or digits (it names namespaces)")
+    return str(given)
 
 
 def _load_namespace_map(path: str) -> dict[str, str]:

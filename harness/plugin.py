@@ -84,8 +84,7 @@ def _start_target(config: pytest.Config) -> dict:
         say = (lambda m: tr.write_line(f"pss-harness: {m}")) if tr else (lambda m: None)
         say("starting the embedded control plane (no --kubeconfig given)")
         state.embedded = EmbeddedCluster(cfg.k8s_version, progress=say).start()
-        say(f"Kubernetes {state.embedded.version} ready in {state.embedded.started_seconds:.1f}s at "
-            f"{state.embedded.server}")
+        say(f"Kubernetes {state.embedded.version} ready in {state.embedded.started_seconds:.1f}s")
         state.target = {"kubeconfig": str(state.embedded.kubeconfig), "context": None,
                         "audit_log": str(state.embedded.audit_log.path)}
     else:

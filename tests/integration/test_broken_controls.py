@@ -28,6 +28,7 @@ def run_harness(tmp_path: Path, cluster: EmbeddedCluster, paths: list[Path], *ex
     args = [sys.executable, "-m", "pytest", *map(str, paths), "-p", "no:cacheprovider", "-q",
             "--kubeconfig", str(cluster.kubeconfig), "--audit-log", str(cluster.audit_log.path),
             "-o", f"psa_reports={tmp_path / 'reports'}", "--rootdir", str(REPO), "-c", str(REPO / "pyproject.toml"),
+            f"--alluredir={tmp_path / 'allure'}", f"--junitxml={tmp_path / 'junit.xml'}",
             *extra]
     return subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=600)
 

@@ -28,7 +28,8 @@ def test_live_run_asserts_the_controller_path_and_leaves_nothing(tmp_path):
              "--kubeconfig", str(cluster.kubeconfig), "--audit-log", str(cluster.audit_log.path),
              "--psa-levels", "baseline", "--psa-modes", "enforce",
              "--psa-kinds", "Pod,Deployment,ReplicaSet,StatefulSet,Job,ReplicationController",
-             "-o", f"psa_reports={reports}", "--rootdir", str(REPO), "-c", str(REPO / "pyproject.toml")],
+             "-o", f"psa_reports={reports}", "--rootdir", str(REPO), "-c", str(REPO / "pyproject.toml"),
+             f"--alluredir={tmp_path / 'allure'}", f"--junitxml={tmp_path / 'junit.xml'}"],
             cwd=REPO, capture_output=True, text=True, timeout=600)
         admin = Cluster(cluster.kubeconfig)
         leftovers = [ns["metadata"]["name"] for ns in admin.list_namespaces("app.kubernetes.io/managed-by=pss-harness")

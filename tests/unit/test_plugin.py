@@ -44,6 +44,7 @@ def test_matrix_options_narrow_the_run(corpus):
     ("--psa-kinds", "Secret", "unknown kind"),
     ("--psa-modes", "block", "must be one of enforce, warn, audit"),
     ("--kubeconfig", "/nonexistent/kubeconfig", "no such file"),
+    ("--psa-run-id", "Nightly_1", "1-16 lower-case letters or digits"),
 ])
 def test_bad_options_are_usage_errors_naming_the_value(corpus, option, value, message):
     result = corpus.runpytest("--co", option, value)
