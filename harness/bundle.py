@@ -42,6 +42,7 @@ __all__ = [
 
 SCHEMA = "pss-harness/evidence/v1"
 RESULTS, HISTORY, INDEX, SUMS = "results.json", "history.json", "index.html", "SHA256SUMS"
+DIFF = "diff.json"  # an upgrade diff (pss-harness diff --bundle), shown as its own section
 CONTROL_ROW = "(control scenarios)"   #: matrix row of control (must-admit) scenarios
 _SUM_LINE = re.compile(r"^([0-9a-f]{64}) [ *](.+)$")
 
@@ -193,8 +194,9 @@ def verify(directory: str | Path) -> Verification:
 
 # -- writing, building, merging --------------------------------------------------------------
 
-def write_bundle(directory: str | Path, results: dict, history: dict | None = None) -> Path:
-    """Write ``results.json``, ``history.json`` (if given), ``index.html`` and ``SHA256SUMS``."""
+def write_bundle(directory: str | Path, results: dict, history: dict | None = None,
+                 diff: dict | None = None) -> Path:
+    """Write ``results.json``, ``history.json`` and ``diff.json`` (if given), ``index.html`` and ``SHA256SUMS``."""
     from harness.report_html import render
 
     directory = Path(directory)
@@ -203,8 +205,32 @@ def write_bundle(directory: str | Path, results: dict, history: dict | None = No
     (directory / RESULTS).write_text(dump_results(results))
     if history is not None:
         (directory / HISTORY).write_text(dump_json(history))
-    (directory / INDEX).write_text(render(results, history))
+    if diff is not None:
+        (directory / DIFF).write_text(dump_json(diff))
+    else:
+        diff = _load_json(directory / DIFF)
+    (directory / INDEX).write_text(render(results, history, diff))
     return write_sums(directory)
+
+
+def _load_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def add_diff(directory: str | Path, diff: dict) -> Path:
+    """Put an upgrade diff into a bundle (a new one if ``directory`` holds none) and re-seal it."""
+    directory = Path(directory)
+    if (directory / RESULTS).is_file():
+        if (directory / SUMS).is_file() and not verify(directory).ok:
+            raise UsageError(f"{directory}: the bundle fails verification; refusing to add a diff to it")
+        results = load_results(directory)
+    else:
+        results = {"run": {"run_id": "diff", "started": diff.get("started"), "finished": diff.get("finished"),
+                           "server_version": diff.get("to"), "cluster_fingerprint": "n/a"}, "results": []}
+    return write_bundle(directory, results, _load_history(directory), diff)
 
 
 def _load_history(directory: Path) -> dict | None:

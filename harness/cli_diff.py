@@ -38,6 +38,8 @@ def _diff_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--modes", default="enforce", help="modes to compare (enforce covers Pods and workloads)")
     p.add_argument("--format", choices=("table", "json"), default="table")
     p.add_argument("--output", metavar="FILE", help="also write the JSON document to FILE")
+    p.add_argument("--bundle", metavar="DIR", help="put the diff into the evidence bundle DIR (its HTML gets an "
+                                                   "'Upgrade diff' section; a new bundle if DIR holds none)")
     p.set_defaults(handler=_diff)
 
 
@@ -101,6 +103,12 @@ def _observed(w, result) -> Observed:
     return Observed(obs.outcome, tuple(sorted(checks)))
 
 
+def _now() -> str:
+    import datetime
+
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
 def _describe(key: tuple) -> dict:
     what, subject, kind, name, level, mode = key
     if what == "scenario":
@@ -116,6 +124,7 @@ def _diff(args: argparse.Namespace) -> int:
     if before_side == after_side:
         raise UsageError("both sides are the same: change a version (--to-k8s, --to-policy) or a cluster")
     scenarios, manifests = _subjects(args)
+    started = _now()
     if before_side.same_server(after_side):
         before, after = observe_sides([before_side, after_side], scenarios, manifests, levels, modes)
     else:
@@ -128,4 +137,9 @@ def _diff(args: argparse.Namespace) -> int:
     print(text)
     if args.output:
         Path(args.output).write_text(to_json(doc) + "\n")
+    if args.bundle:
+        from harness.bundle import add_diff
+
+        sums = add_diff(args.bundle, dict(doc, started=started, finished=_now()))
+        print(f"diff added to the evidence bundle {args.bundle} ({sums.name} rewritten)", file=sys.stderr)
     return exit_status(changes)

@@ -42,3 +42,19 @@ def test_compare_exit_status_and_table():
     assert "newly-admitted" in text and "denied (privileged)" in text and "1 newly-admitted (regressions)" in text
     assert exit_status([]) == 0
     assert exit_status(compare(keyed(Observed(A)), keyed(Observed(D)), describe)) == 4
+
+
+def test_a_diff_becomes_a_section_of_a_sealed_evidence_bundle(tmp_path):
+    from harness.bundle import add_diff, verify
+
+    changes = compare(keyed(Observed(D, ("sysctls",))), keyed(Observed(A)), describe)
+    doc = {"from": "embedded v1.34.4, policy latest", "to": "embedded v1.37.2, policy latest",
+           "changes": [c.to_dict() for c in changes], "summary": summary(changes, 1)}
+    add_diff(tmp_path / "b", doc)
+    html = (tmp_path / "b" / "index.html").read_text()
+    assert 'id="diff"' in html and "Upgrade diff" in html and "newly-admitted" in html and "denied (sysctls)" in html
+    assert verify(tmp_path / "b").ok
+    (tmp_path / "b" / "diff.json").write_text("{}")
+    assert not verify(tmp_path / "b").ok
+    with pytest.raises(Exception, match="fails verification"):
+        add_diff(tmp_path / "b", doc)
