@@ -99,8 +99,11 @@ def _install_redaction() -> None:
         allure_commons.plugin_manager.register(_Finalize(), _REDACTION)
 
 
+_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml: ~10x faster on 17k manifests
+
+
 def _text(obj) -> str:
-    return yaml.safe_dump(obj, sort_keys=False, default_flow_style=False, allow_unicode=True)
+    return yaml.dump(obj, Dumper=_DUMPER, sort_keys=False, default_flow_style=False, allow_unicode=True)
 
 
 def annotate(item, record: dict) -> None:
