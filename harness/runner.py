@@ -172,7 +172,8 @@ class Runtime:
 
     def canary(self) -> None:
         """Fail at once if a namespace labelled enforce=restricted admits a privileged pod."""
-        ns = self.namespace(Policy(Level.RESTRICTED, Mode.ENFORCE, LATEST))
+        ns = self.namespaces([Policy(Level.RESTRICTED, Mode.ENFORCE, LATEST)], probe=False)[
+            Policy(Level.RESTRICTED, Mode.ENFORCE, LATEST)]
         resp = self.cluster.submit(_CANARY_POD, ns)
         obs = observe(resp, self.server_minor)
         if obs.outcome.value == "denied":
@@ -201,8 +202,12 @@ class Runtime:
         """The namespace for ``policy``, created (and ready) on first use."""
         return self.namespaces([policy])[policy]
 
-    def namespaces(self, policies) -> dict[Policy, str]:
-        """Namespaces for ``policies``: new ones are all created first, then awaited together."""
+    def namespaces(self, policies, *, probe: bool = True) -> dict[Policy, str]:
+        """Namespaces for ``policies``: new ones are all created first, then awaited together.
+
+        ``probe``: also wait until their PodSecurity labels are in effect (the canary does not:
+        it is the probe that tells a disabled admission plugin from a slow cache).
+        """
         fresh = {}
         for policy in dict.fromkeys(policies):
             if policy in self._namespaces or policy in fresh:
@@ -222,8 +227,35 @@ class Runtime:
             fresh[policy] = name
         for policy, name in fresh.items():  # the ServiceAccount admission plugin needs "default"
             self.cluster.wait_for("serviceaccounts", name, "default", timeout=60)
+            if probe:
+                self._await_policy(policy, name)
             self._namespaces[policy] = name
         return {p: self._namespaces[p] for p in policies}
+
+    def _await_policy(self, policy: Policy, name: str, timeout: float = 15.0) -> None:
+        """Poll until the namespace's labels are in effect (PodSecurity reads namespaces from a cache).
+
+        A privileged pod is refused (enforce), warned about (warn) or recorded (audit, when the
+        audit log can be read) at every baseline or restricted version; privileged namespaces
+        and audit without a log have nothing to observe.
+        """
+        if policy.level is Level.PRIVILEGED or (policy.mode is Mode.AUDIT and self.audit is None):
+            return
+        want = {Mode.ENFORCE: "denied", Mode.WARN: "warned", Mode.AUDIT: "admitted"}[policy.mode]
+        deadline = time.monotonic() + timeout
+        while True:
+            resp = self.cluster.submit(_CANARY_POD, name)
+            obs = observe(resp, self.server_minor)
+            if obs.outcome.value == want and policy.mode is Mode.AUDIT:
+                attach_audit(obs, self.audit.find(resp.audit_id, timeout=2), self.server_minor)
+                if obs.audit_violation is not None:
+                    return
+            elif obs.outcome.value == want:
+                return
+            if time.monotonic() > deadline:
+                raise ClusterError(f"namespace {name} is labelled {policy.labels()} but a privileged pod was "
+                                   f"{obs.outcome} there for {timeout:.0f}s: the PodSecurity labels are not in effect")
+            time.sleep(0.2)
 
     def _check_labels(self, name: str, policy: Policy) -> None:
         resp = self.cluster.checked("GET", f"/api/v1/namespaces/{name}", what=f"reading namespace {name}")
