@@ -28,6 +28,7 @@ from collections import Counter, defaultdict
 import yaml
 
 from harness.bundle import CONTROL_ROW, control_summary, controls_of
+from harness.taxonomy import ATTACK_NAMES, CIS_TITLES
 
 __all__ = ["render"]
 
@@ -35,45 +36,6 @@ LEVELS = ("privileged", "baseline", "restricted")
 MODES = ("enforce", "warn", "audit")
 SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3, "info": 4}
 
-#: CIS Kubernetes Benchmark section 5 titles used by the corpus (5.2.x as numbered in v1.7 to v1.10)
-CIS_TITLES = {
-    "5.2.1": "Ensure that the cluster has at least one active policy control mechanism in place",
-    "5.2.2": "Minimize the admission of privileged containers",
-    "5.2.3": "Minimize the admission of containers wishing to share the host process ID namespace",
-    "5.2.4": "Minimize the admission of containers wishing to share the host IPC namespace",
-    "5.2.5": "Minimize the admission of containers wishing to share the host network namespace",
-    "5.2.6": "Minimize the admission of containers with allowPrivilegeEscalation",
-    "5.2.7": "Minimize the admission of root containers",
-    "5.2.8": "Minimize the admission of containers with the NET_RAW capability",
-    "5.2.9": "Minimize the admission of containers with added capabilities",
-    "5.2.10": "Minimize the admission of containers with capabilities assigned",
-    "5.2.11": "Minimize the admission of Windows HostProcess containers",
-    "5.2.12": "Minimize the admission of HostPath volumes",
-    "5.2.13": "Minimize the admission of containers which use HostPorts",
-    "5.7.1": "Create administrative boundaries between resources using namespaces",
-    "5.7.2": "Ensure that the seccomp profile is set to docker/default in your Pod definitions",
-    "5.7.3": "Apply SecurityContext to your Pods and Containers",
-    "5.7.4": "The default namespace should not be used",
-}
-#: MITRE ATT&CK technique names (containers matrix and related)
-ATTACK_NAMES = {
-    "T1609": "Container Administration Command",
-    "T1610": "Deploy Container",
-    "T1611": "Escape to Host",
-    "T1612": "Build Image on Host",
-    "T1613": "Container and Resource Discovery",
-    "T1068": "Exploitation for Privilege Escalation",
-    "T1078": "Valid Accounts",
-    "T1496": "Resource Hijacking",
-    "T1552": "Unsecured Credentials",
-    "T1552.001": "Unsecured Credentials: Credentials In Files",
-    "T1552.007": "Unsecured Credentials: Container API",
-    "T1046": "Network Service Discovery",
-    "T1040": "Network Sniffing",
-    "T1557": "Adversary-in-the-Middle",
-    "T1053.007": "Scheduled Task/Job: Container Orchestration Job",
-    "T1562.001": "Impair Defenses: Disable or Modify Tools",
-}
 
 _CSS = """
 :root{--pass:#2e7d32;--pass-bg:#e3f2e5;--fail:#c62828;--fail-bg:#fbe3e3;--skip:#757575;--skip-bg:#eeeeee;
