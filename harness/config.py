@@ -33,6 +33,7 @@ _OPTIONS: dict[str, tuple[str, str, str | None]] = {
     "versions": ("--psa-versions", "comma-separated policy versions (latest, v1.N), or 'auto': latest plus "
                  "each version boundary a scenario declares", "auto"),
     "kinds": ("--psa-kinds", "comma-separated resource kinds to submit", ",".join(KINDS)),
+    "scenarios": ("--psa-scenarios", "comma-separated extra scenario directories to collect (your own corpus)", None),
     "live": ("--live", "create objects for real (and delete them) instead of server-side dry-run; also asserts "
              "the controller path (FailedCreate) where a controller manager runs. Not for production clusters", None),
     "keep_namespaces": ("--keep-namespaces", "do not delete the test namespaces at the end (debugging)", None),
@@ -59,6 +60,7 @@ class HarnessConfig:
     modes: tuple[Mode, ...]
     versions: tuple[PolicyVersion, ...] | None  #: None: auto (latest + declared boundaries)
     kinds: tuple[str, ...]
+    scenario_dirs: tuple[str, ...]   #: extra directories collected besides the command-line paths
     live: bool
     keep_namespaces: bool
     namespace_map: dict[str, str]
@@ -134,6 +136,7 @@ def get_config(config: pytest.Config) -> HarnessConfig:
         context=values["context"],
         k8s_version=values["k8s_version"],
         levels=levels, modes=modes, versions=versions, kinds=kinds,
+        scenario_dirs=tuple(_scenario_dirs(values["scenarios"])),
         live=bool(values["live"]), keep_namespaces=bool(values["keep_namespaces"]),
         namespace_map=ns_map,
         audit_log=values["audit_log"],
@@ -143,6 +146,14 @@ def get_config(config: pytest.Config) -> HarnessConfig:
     )
     config._psa_config = resolved
     return resolved
+
+
+def _scenario_dirs(text: object) -> list[str]:
+    dirs = _csv(text) if text else []
+    for d in dirs:
+        if not Path(d).is_dir():
+            raise UsageError(f"--psa-scenarios {d}: no such directory")
+    return dirs
 
 
 _RUN_ID = re.compile(r"^[a-z0-9]{1,16}$")

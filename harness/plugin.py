@@ -47,9 +47,12 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", line)
     config.stash[_STATE] = _State()
     try:
-        get_config(config)
+        cfg = get_config(config)
     except HarnessError as exc:
         raise pytest.UsageError(str(exc)) from None
+    for directory in cfg.scenario_dirs:  # the user's own corpus, collected with the paths given
+        if directory not in config.args:
+            config.args.append(directory)
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector):

@@ -23,7 +23,7 @@ __all__ = ["open_runtime", "standalone_config"]
 def standalone_config(**overrides) -> HarnessConfig:
     """A ``HarnessConfig`` with the defaults of a pytest run, for use outside pytest."""
     values = dict(kubeconfig=None, context=None, k8s_version=None, levels=tuple(Level), modes=tuple(Mode),
-                  versions=None, kinds=KINDS, live=False, keep_namespaces=False, namespace_map={},
+                  versions=None, kinds=KINDS, scenario_dirs=(), live=False, keep_namespaces=False, namespace_map={},
                   audit_log=None, run_id=uuid.uuid4().hex[:8], sweep_after_minutes=60, sources={})
     values.update(overrides)
     return HarnessConfig(**values)

@@ -83,3 +83,16 @@ def test_report_header_names_the_target(corpus):
     result = corpus.runpytest("--co")
     assert "embedded control plane (no --kubeconfig)" in result.stdout.str()
     assert "server-side dry-run" in result.stdout.str()
+
+
+def test_extra_scenario_directories_from_the_option_and_ini(pytester):
+    own = pytester.mkdir("team-corpus")
+    (own / "vulnerable-pod.yaml").write_text(SEED)
+    pytester.mkdir("empty")
+    result = pytester.runpytest("empty", "--co", "-q", "--psa-scenarios", str(own), "--psa-kinds", "Pod")
+    assert len([l for l in result.outlines if "::" in l]) == 7
+    pytester.makeini(f"[pytest]\npsa_scenarios = {own}\n")
+    result = pytester.runpytest("empty", "--co", "-q", "--psa-kinds", "Pod")
+    assert len([l for l in result.outlines if "::" in l]) == 7
+    result = pytester.runpytest("empty", "--co", "--psa-scenarios", "nope")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR and "--psa-scenarios nope: no such directory" in result.stderr.str()
