@@ -83,6 +83,9 @@ def test_no_scenario_names_an_unknown_check():
 
 def _layout(s):
     rel = s.path.resolve().relative_to(ROOT)
+    if rel.parts[0] == "regressions":  # written by harness.fuzz: the server's answers for a shrunk disagreement
+        assert len(rel.parts) == 2, f"{rel}: regression scenarios live at scenarios/regressions/<id>.yaml"
+        return rel.parts[0], ""
     assert len(rel.parts) == 3, f"{rel}: scenarios live at scenarios/<group>/<topic>/<id>.yaml"
     return rel.parts[0], rel.parts[1]
 
@@ -90,8 +93,10 @@ def _layout(s):
 def test_layout_level_directory_and_check_directory_match_the_data():
     for s in scenarios():
         group, topic = _layout(s)
-        assert group in ("baseline", "restricted", "controls"), f"{s.path}: unknown group {group!r}"
-        if group in ("baseline", "restricted"):
+        assert group in ("baseline", "restricted", "controls", "regressions"), f"{s.path}: unknown group {group!r}"
+        if group == "regressions":
+            assert s.id.startswith("fuzz-") and "differential fuzzing" in s.title, f"{s.path}: not written by harness.fuzz"
+        elif group in ("baseline", "restricted"):
             assert s.level is not None and s.level.value == group, f"{s.path}: level {s.level} but directory {group}"
             assert topic in s.check_ids(), f"{s.path}: directory {topic!r} is not among its checks {s.check_ids()}"
         else:
