@@ -20,10 +20,12 @@ from harness.fuzz import (IMAGE, OPERATORS, FuzzCase, Mutation, _derive_checks, 
 from harness.model import Level, PolicyVersion
 from harness.policy import admitted_pod, evaluate_object, evaluate_pod, pod_template
 from harness.scenarios import load_scenario
+from harness.variants import as_kind
 from harness.verdict import observe
 
 NEWEST = newest_minor()
 B, R = Level.BASELINE, Level.RESTRICTED
+LATEST = PolicyVersion.parse("latest")
 
 
 def _ids(pod: dict, level: Level, minor: int) -> set[str]:
@@ -230,3 +232,52 @@ def test_a_planted_evaluator_bug_shrinks_to_a_one_change_regression_scenario(tmp
         assert checks_at(s, "Pod", B, m) == {"capabilities_baseline"}
         assert checks_at(s, "Pod", R, m) == {"capabilities_baseline" if m < 22 else "capabilities_restricted"}
     assert "Found by differential fuzzing" in s.title and "v1.37.2-simulated" in s.description
+
+
+def _workload_answer(fuzzer, pod, level, version, warnings):
+    from harness.runner import Execution
+
+    obj = as_kind(pod, "Deployment")
+    resp = Response("POST", "/x", {}, 201, {"kind": "Deployment"}, warnings)
+    return fuzzer._compare("Deployment", level, version, obj, Execution("ns", {}, obj, observe(resp, 37), 0.0, 0.0))
+
+
+def test_workload_warnings_follow_the_api_servers_warning_budget():
+    """kube-apiserver cuts every warning to 256 runes once a response's warnings pass 4096 runes, and drops a
+    warning added after the cut ones already fill 4096 (apiserver pkg/endpoints/filters/warning.go)."""
+    fuzzer = fuzz.Fuzzer(SimulatedRuntime(), regressions_dir=None)
+    pod = hardened_pod(containers=3)
+    for c in pod["spec"]["containers"]:
+        c["name"] = c["name"] + "-" + "n" * 50
+        del c["securityContext"]
+    predicted = evaluate_object(as_kind(pod, "Deployment"), R, LATEST).message("would violate")
+    assert len(predicted) > 256
+    full = ["x" * 250] * 17  # 4250 runes of validation warnings, already cut
+    few = ["x" * 250] * 3
+    assert _workload_answer(fuzzer, pod, R, "latest", few + [predicted]) is None              # kept whole
+    assert _workload_answer(fuzzer, pod, R, "latest", few + [predicted[:256]]) is None        # cut to 256
+    assert _workload_answer(fuzzer, pod, R, "latest", full) is None                           # dropped: budget spent
+    assert fuzzer.report.truncated == 1 and fuzzer.report.dropped == 1
+    finding = _workload_answer(fuzzer, pod, R, "latest", few)                                  # dropped: unexplained
+    assert finding is not None and finding.predicted == predicted and finding.observed == ""
+    assert _workload_answer(fuzzer, pod, R, "latest", few + [predicted[:200]]) is not None    # cut elsewhere
+
+
+def test_a_warning_cut_inside_a_reason_phrase_is_accepted_only_as_the_last_item():
+    fuzzer = fuzz.Fuzzer(SimulatedRuntime(), regressions_dir=None)
+    for n in range(1, 120):  # container names long enough that the cut falls inside "unrestricted capabilities"
+        pod = hardened_pod(containers=1)
+        c = pod["spec"]["containers"][0]
+        c["name"] = "c" + "n" * n
+        del c["securityContext"]
+        predicted = evaluate_object(as_kind(pod, "Deployment"), R, LATEST).message("would violate")
+        start = predicted.index(", unrestricted capabilities") + 2
+        if start < 256 < start + len("unrestricted capabilities"):
+            break
+    else:
+        pytest.fail("no name length puts the cut inside the reason")
+    few = ["x" * 250] * 3
+    assert _workload_answer(fuzzer, pod, R, "latest", few + [predicted[:256]]) is None
+    bogus = predicted[:start] + "unrestricted capaXX"
+    bogus += "y" * (256 - len(bogus))
+    assert _workload_answer(fuzzer, pod, R, "latest", few + [bogus[:256]]) is not None
