@@ -1629,3 +1629,20 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def planted_bug(evaluate, ignore_capability: str = "NET_RAW"):
+    """A deliberately wrong evaluator (``ignore_capability`` in capabilities.add goes unnoticed).
+
+    The fuzzer's self-test: a run against it must find, shrink and write out the disagreement.
+    """
+    from harness.policy import pod_template
+
+    def buggy(obj, level, version, newest_minor=None, **kw):
+        obj = copy.deepcopy(obj)
+        for c in _all_containers(pod_template(obj)[1]):
+            caps = (c.get("securityContext") or {}).get("capabilities") or {}
+            if "add" in caps:
+                caps["add"] = [a for a in caps["add"] if a != ignore_capability]
+        return evaluate(obj, level, version, newest_minor, **kw)
+    return buggy

@@ -199,21 +199,11 @@ def test_a_simulated_server_agrees_with_the_evaluator(tmp_path):
     assert not list(tmp_path.iterdir())
 
 
-def _ignores_net_raw(real):
-    """A planted evaluator bug: NET_RAW in capabilities.add goes unnoticed (as if it were a default capability)."""
-    def buggy(obj, level, version, newest_minor=None, **kw):
-        obj = copy.deepcopy(obj)
-        for c in fuzz._all_containers(pod_template(obj)[1]):
-            caps = (c.get("securityContext") or {}).get("capabilities") or {}
-            if "add" in caps:
-                caps["add"] = [a for a in caps["add"] if a != "NET_RAW"]
-        return real(obj, level, version, newest_minor, **kw)
-    return buggy
 
 
 def test_a_planted_evaluator_bug_shrinks_to_a_one_change_regression_scenario(tmp_path, monkeypatch):
     runtime = SimulatedRuntime()
-    monkeypatch.setattr(fuzz, "evaluate_object", _ignores_net_raw(evaluate_object))
+    monkeypatch.setattr(fuzz, "evaluate_object", fuzz.planted_bug(evaluate_object, ignore_capability="NET_RAW"))
     report = fuzz.run(runtime, examples=200, seed=7, regressions_dir=tmp_path, families=["add_capability"],
                       ephemeral=False)
     assert len(report.disagreements) >= 1, report.summary()
