@@ -1,7 +1,7 @@
 """harness.fuzz without a cluster: the mutation operators' declared checks, the generated pods, the
 regression-scenario derivation, and the whole shrink-and-write path against a simulated server.
 
-The live differential run is ``tests/integration/test_fuzz.py``.
+The live differential run is ``tests/integration/test_fuzz_live.py``.
 """
 
 from __future__ import annotations
