@@ -23,7 +23,7 @@ controlplane-old: controlplane
 
 ## the main job: the attack corpus against the embedded cluster, reports in reports/
 run: controlplane
-	$(BIN)/pytest scenarios -n $(JOBS) --dist loadfile -p no:cacheprovider
+	$(BIN)/pytest scenarios -n $(JOBS) --dist loadfile -p no:cacheprovider -p no:hypothesispytest
 
 ## the whole test suite: unit tests, integration tests and the full default matrix
 test: controlplane-old
