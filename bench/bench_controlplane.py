@@ -11,7 +11,6 @@ Target (issue #2): <= 15 s to ready on a 2-core machine once built.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import subprocess
 import sys
@@ -20,6 +19,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from _report import emit
 from harness.embedded import EmbeddedCluster, binaries_for
 from harness.embedded.plane import _free_port
 
@@ -85,10 +85,7 @@ def main() -> int:
     figures["start_ratio_vs_etcd"] = round(figures["start_to_ready_median_s"] / figures["baseline_etcd_start_median_s"], 1)
     figures["rss_ratio_vs_etcd"] = round(figures["rss_median_mib"] / max(figures["baseline_etcd_rss_median_mib"], 1), 1)
     figures["target_15s_met"] = figures["start_to_ready_median_s"] <= 15
-    print(json.dumps(figures, indent=2))
-    if args.json:
-        Path(args.json).write_text(json.dumps(figures, indent=2))
-    return 0
+    return emit(figures, args.json)
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ import yaml
 
 from harness.client import Cluster, resource_path
 from harness.collect import policies_for
+from _report import emit
 from harness.embedded import EmbeddedCluster
 from harness.model import Level, Mode
 from harness.scenarios import load_corpus
@@ -142,10 +143,7 @@ def main() -> int:
     }
     figures["target_raw_0_5_met"] = figures["ratio_harness_vs_raw"] >= 0.5
     figures["target_kubectl_20x_met"] = figures["ratio_harness_vs_kubectl"] >= 20
-    print(json.dumps(figures, indent=2))
-    if args.json:
-        Path(args.json).write_text(json.dumps(figures, indent=2))
-    return 0
+    return emit(figures, args.json)
 
 
 if __name__ == "__main__":

@@ -309,12 +309,8 @@ def compare_pod(cluster: Cluster, pod: dict, expect: str, level: Level, version:
     resp = cluster.submit(pod, ns)
     rec = {"kind": "Pod", "name": name, "ns": ns, "status": resp.status, "expect": expect,
            "predicted": ev.message("violates"), "observed": "", "agree": None}
-    if resp.status in (400, 422):
-        rec["observed"] = resp.message
-        rec["agree"] = expect == "invalid"
-        rec["class"] = "invalid-expected" if expect == "invalid" else "invalid-unexpected"
+    if _invalid(rec, resp, expect):
         return rec
-    rec["class"] = "compared"
     if resp.ok:
         rec["agree"] = ev.allowed and expect == "ok"
         return rec
@@ -325,6 +321,17 @@ def compare_pod(cluster: Cluster, pod: dict, expect: str, level: Level, version:
     return rec
 
 
+def _invalid(rec: dict, resp, expect: str) -> bool:
+    """Record a 400/422 answer (expected or not) on ``rec``; otherwise mark it compared."""
+    if resp.status in (400, 422):
+        rec["observed"] = resp.message
+        rec["agree"] = expect == "invalid"
+        rec["class"] = "invalid-expected" if expect == "invalid" else "invalid-unexpected"
+        return True
+    rec["class"] = "compared"
+    return False
+
+
 def compare_workload(cluster: Cluster, pod: dict, expect: str, level: Level, version: str, newest: int) -> dict:
     expect = "invalid" if expect == "invalid-workloads" else expect
     ns = ns_name(level, version)
@@ -333,12 +340,8 @@ def compare_workload(cluster: Cluster, pod: dict, expect: str, level: Level, ver
     resp = cluster.submit(obj, ns)
     rec = {"kind": "Deployment", "name": obj["metadata"]["name"], "ns": ns, "status": resp.status,
            "expect": expect, "predicted": ev.message("would violate"), "observed": "", "agree": None}
-    if resp.status in (400, 422):
-        rec["observed"] = resp.message
-        rec["agree"] = expect == "invalid"
-        rec["class"] = "invalid-expected" if expect == "invalid" else "invalid-unexpected"
+    if _invalid(rec, resp, expect):
         return rec
-    rec["class"] = "compared"
     warning = _psa_warning(resp.warnings)
     rec["observed"] = warning or resp.message
     rec["agree"] = resp.ok and warning == ev.message("would violate")
