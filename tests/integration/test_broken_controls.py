@@ -17,6 +17,8 @@ import yaml
 from harness.client import Cluster
 from harness.embedded import EmbeddedCluster, Exemptions
 
+from _rbac import bind
+
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
@@ -98,11 +100,7 @@ def test_least_privilege_runner_passes_and_an_unbound_identity_gets_the_fix(tmp_
         admin = Cluster(cluster.kubeconfig)
         role = yaml.safe_load((REPO / "rbac" / "pss-harness-runner.yaml").read_text())
         admin.checked("POST", "/apis/rbac.authorization.k8s.io/v1/clusterroles", role)
-        admin.checked("POST", "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", {
-            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
-            "metadata": {"name": "pss-harness-runner-bob"},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "pss-harness-runner"},
-            "subjects": [{"kind": "User", "name": "bob", "apiGroup": "rbac.authorization.k8s.io"}]})
+        bind(admin, "bob", "pss-harness-runner", probe=("create", "namespaces"))
         d = corpus(tmp_path, SEED, CONTROL)
         as_bob = run_harness(tmp_path, cluster, [d], "--context", "bob")
         as_alice = run_harness(tmp_path, cluster, [d], "--context", "alice")

@@ -16,6 +16,8 @@ from harness.client import Cluster
 from harness.embedded import EmbeddedCluster, Exemptions, binaries_for
 from harness.errors import ControlPlaneError
 
+from _rbac import bind
+
 pytestmark = pytest.mark.integration
 
 PAUSE = "registry.k8s.io/pause:3.10"
@@ -96,11 +98,7 @@ def test_username_exemption_is_honoured_and_annotated(embedded):
         assert set(other.pids.values()).isdisjoint(embedded.pids.values())
         admin = Cluster(other.kubeconfig)
         ns = labelled_namespace(admin, "exempt", {"pod-security.kubernetes.io/enforce": "baseline"})
-        grant = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-                 "metadata": {"name": "alice-edit", "namespace": ns},
-                 "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "edit"},
-                 "subjects": [{"kind": "User", "name": "alice", "apiGroup": "rbac.authorization.k8s.io"}]}
-        admin.checked("POST", f"/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/rolebindings", grant)
+        bind(admin, "alice", "edit", namespace=ns)
         alice, bob = Cluster(other.kubeconfig, "alice"), Cluster(other.kubeconfig, "bob")
         allowed = alice.submit(pod("by-alice", privileged=True), ns)
         assert allowed.status == 201, allowed.message
