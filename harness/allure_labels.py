@@ -12,7 +12,8 @@ worker's results into the shared ``--alluredir``. What an item gets:
     params    kind, level, mode, version (they also make each item's Allure history id distinct)
     attach    manifest sent (YAML), request, server response (status, outcome, message),
               warnings, audit event (PodSecurity annotations); for a failure also the
-              expectation and the verdict's problems
+              expectation and the verdict's problems. Attachments are content-addressed:
+              one file per distinct body, shared by every result that cites it
 
 Every value comes from the redacted evidence record, and a ``report_result`` hook scrubs the
 failure message and trace allure-pytest takes from the exception before the result is written
@@ -22,10 +23,14 @@ failure message and trace allure-pytest takes from the exception before the resu
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
+import os
 from pathlib import Path
 
 import allure_commons
+import pytest
 import yaml
 
 from harness.redact import default_redactor
@@ -133,23 +138,74 @@ def annotate(item, record: dict) -> None:
     for ref in record.get("references") or []:
         allure.dynamic.link(ref, name=ref)
 
+    attach = _Attachments.of(item.config)
     if record.get("manifest") is not None:
-        allure.attach(_text(record["manifest"]), "manifest sent", AttachmentType.YAML)
+        attach(_manifest_text(json.dumps(record["manifest"], sort_keys=True)), "manifest sent", AttachmentType.YAML)
     if record.get("request"):
-        allure.attach(json.dumps(record["request"], indent=2), "request", AttachmentType.JSON)
+        attach(json.dumps(record["request"], indent=2), "request", AttachmentType.JSON)
     obs = record.get("observed")
     if obs:
         response = {k: obs.get(k) for k in ("status", "outcome", "message", "checks", "violation")}
-        allure.attach(json.dumps(response, indent=2), "server response", AttachmentType.JSON)
+        attach(json.dumps(response, indent=2), "server response", AttachmentType.JSON)
         if obs.get("warnings"):
-            allure.attach("\n".join(obs["warnings"]), "warnings", AttachmentType.TEXT)
+            attach("\n".join(obs["warnings"]), "warnings", AttachmentType.TEXT)
         if obs.get("audit_annotations") is not None:
             audit = {"auditID": obs.get("audit_id"), "annotations": obs.get("audit_annotations"),
                      "parsed": obs.get("audit_violation")}
-            allure.attach(json.dumps(audit, indent=2), "audit event", AttachmentType.JSON)
+            attach(json.dumps(audit, indent=2), "audit event", AttachmentType.JSON)
     if record.get("expected") and record.get("result") == "failed":  # a pass says it all (and 17k items add up)
         verdict = {"expected": record["expected"], "problems": record.get("problems") or []}
-        allure.attach(json.dumps(verdict, indent=2), "expectation and verdict", AttachmentType.JSON)
+        attach(json.dumps(verdict, indent=2), "expectation and verdict", AttachmentType.JSON)
+
+
+@functools.lru_cache(maxsize=4096)
+def _manifest_text(canonical_json: str) -> str:
+    return _text(json.loads(canonical_json))
+
+
+class _Attachments:
+    """Content-addressed attachments: each distinct body is one file, shared by every result citing it.
+
+    A manifest is sent under many policies and most server answers repeat; Allure resolves an
+    attachment by its ``source`` file name, so results may share one. The name is the body's
+    SHA-256; a process writes a body once (atomically; two workers writing it write the same bytes).
+    Falls back to ``allure.attach`` when allure-pytest's reporter is not where it is expected.
+    """
+
+    def __init__(self, config):
+        self.directory = Path(config.option.allure_report_dir)
+        listener = config.pluginmanager.get_plugin("allure_listener")
+        self.reporter = getattr(listener, "allure_logger", None)
+        self.written: set[str] = set()
+
+    @classmethod
+    def of(cls, config) -> "_Attachments":
+        found = config.stash.get(_ATTACHMENTS, None)
+        if found is None:
+            found = config.stash[_ATTACHMENTS] = cls(config)
+        return found
+
+    def __call__(self, body: str, name: str, kind) -> None:
+        from allure_commons.model2 import Attachment, TestResult
+
+        test = self.reporter.get_test(None) if self.reporter is not None else None
+        if not isinstance(test, TestResult):
+            import allure
+
+            allure.attach(body, name, kind)
+            return
+        data = body.encode("utf-8")
+        source = f"{hashlib.sha256(data).hexdigest()[:40]}-attachment.{kind.extension}"
+        if source not in self.written:
+            target = self.directory / source
+            if not target.exists():
+                tmp = self.directory / f"{source}.{os.getpid()}.tmp"
+                tmp.write_bytes(data)
+                os.replace(tmp, target)
+            self.written.add(source)
+        test.attachments.append(Attachment(source=source, name=name, type=kind.mime_type))
+
+_ATTACHMENTS = pytest.StashKey[_Attachments]()
 
 
 def write_environment(alluredir: str | Path, run: dict) -> None:

@@ -121,6 +121,10 @@ class Cluster:
             raise ClusterError(f"cannot use {where}"
                                f"{f' context {context!r}' if context else ''}: {exc}") from None
         self.api.configuration.retries = False
+        # The kubeconfig loader's per-request hook re-assigns ``host``, which re-reads the proxy
+        # from os.environ unless a proxy was set explicitly: pin the value it found, so requests
+        # on other threads never iterate os.environ while pytest's thread changes it.
+        self.api.configuration.proxy = self.api.configuration.proxy
         self.host = self.api.configuration.host
 
     # -- raw requests -------------------------------------------------------------------

@@ -87,6 +87,7 @@ class ScenarioFile(pytest.File):
 
 _SEEN_IDS = pytest.StashKey[dict]()
 _MARKERS = pytest.StashKey[set]()
+_BY_FILE = pytest.StashKey[dict]()
 
 
 class ScenarioItem(pytest.Item):
@@ -98,7 +99,7 @@ class ScenarioItem(pytest.Item):
         self.expectation: Expectation | None = None
         self.execution = None
         self.verdict: Verdict | None = None
-        self._prefetched = None  # an Execution (or exception) sent ahead with its siblings
+        self._prefetched = None  # a future of its Execution (or exception), sent with its siblings
         marks = [marker_name("level", policy.level.value), marker_name("mode", policy.mode.value),
                  marker_name("kind", kind.lower()), marker_name("severity", scenario.severity)]
         marks += [marker_name("check", c) for c in scenario.check_ids()]
@@ -125,7 +126,8 @@ class ScenarioItem(pytest.Item):
                         "(the embedded control plane provides it)")
         if self._prefetched is None:
             self._prefetch(rt)
-        result, self._prefetched = self._prefetched, None
+        pending, self._prefetched = self._prefetched, None
+        result = pending.result()
         if isinstance(result, BaseException):
             raise result
         self.execution = result
@@ -139,19 +141,25 @@ class ScenarioItem(pytest.Item):
             raise VerdictMismatch(self._explain())
 
     def _prefetch(self, rt) -> None:
-        """Send this item's request together with its selected, not yet run siblings (same file).
+        """Start this item's request together with its selected, not yet run siblings (same file).
 
         Each item still makes its own request; they merely travel concurrently, and each item
-        judges its own observation when pytest runs it.
+        waits for and judges its own observation when pytest runs it.
         """
-        siblings = [it for it in self.session.items
-                    if it.parent is self.parent and isinstance(it, ScenarioItem) and it._prefetched is None
-                    and it.execution is None and not (it.policy.mode is Mode.AUDIT and rt.audit is None)]
+        by_file = self.session.stash.get(_BY_FILE, None)
+        if by_file is None:
+            by_file = self.session.stash[_BY_FILE] = {}
+            for it in self.session.items:
+                if isinstance(it, ScenarioItem):
+                    by_file.setdefault(it.parent, []).append(it)
+        siblings = [it for it in by_file.get(self.parent, [])
+                    if it._prefetched is None and it.execution is None
+                    and not (it.policy.mode is Mode.AUDIT and rt.audit is None)]
         if self not in siblings:
             siblings.append(self)
-        results = rt.execute_many([rt.submission(it.scenario, it.kind, it.policy) for it in siblings])
-        for it, result in zip(siblings, results):
-            it._prefetched = result
+        futures = rt.submit_many([rt.submission(it.scenario, it.kind, it.policy) for it in siblings])
+        for it, future in zip(siblings, futures):
+            it._prefetched = future
 
     def _explain(self) -> str:
         exp, obs = self.expectation, self.execution.observation

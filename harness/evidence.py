@@ -31,10 +31,11 @@ import harness
 from harness import allure_labels, bundle, history
 from harness.redact import default_redactor, secrets_from_client
 
-__all__ = ["evidence_dir", "finish_run", "history_path", "record_item", "start_run"]
+__all__ = ["close_records", "evidence_dir", "finish_run", "history_path", "record_item", "start_run"]
 
 _META = pytest.StashKey[dict]()
 _SECRETS_LOADED = pytest.StashKey[bool]()
+_RECORDS = pytest.StashKey[object]()
 #: CI variables worth recording as the runner's identity (values are redacted like everything else)
 _CI_VARS = ("CI", "GITHUB_REPOSITORY", "GITHUB_RUN_ID", "GITHUB_SHA", "CI_PROJECT_PATH", "CI_PIPELINE_ID",
             "CI_COMMIT_SHA", "BUILD_TAG", "BUILD_NUMBER")
@@ -100,10 +101,15 @@ def _file_sha256(path: str) -> str:
 
 def _shown_path(config: pytest.Config, path: Path) -> str:
     """A scenario path relative to the rootdir (absolute paths say where someone's checkout lives)."""
+    return _relative(str(path), str(config.rootpath))
+
+
+@functools.lru_cache(maxsize=4096)
+def _relative(path: str, root: str) -> str:
     try:
-        return Path(path).resolve().relative_to(Path(config.rootpath).resolve()).as_posix()
+        return Path(path).resolve().relative_to(Path(root).resolve()).as_posix()
     except ValueError:
-        return str(path)
+        return path
 
 
 def _runner() -> dict:
@@ -211,7 +217,7 @@ def record_item(item, report) -> None:
         "worker": _worker(item.config),
     }
     record["controls"] = bundle.controls_of(record)
-    record = default_redactor().scrub(record)
+    record, line = default_redactor().dumps(record)
     if isinstance(report.longrepr, str):  # the failure text JUnit, Allure and the terminal show
         report.longrepr = default_redactor().text(report.longrepr)
     item.user_properties += [
@@ -227,11 +233,26 @@ def record_item(item, report) -> None:
         ("audit_id", obs.audit_id if obs else ""),
     ]
     allure_labels.annotate(item, record)
-    path = evidence_dir(item.config, run_id) / "records" / f"{_worker(item.config)}.jsonl"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as fh:
-        fh.write(json.dumps(record, sort_keys=True) + "\n")
+    _records_file(item.config, run_id).write(line + "\n")
     item.psa_record = record
+
+
+def _records_file(config: pytest.Config, run_id: str):
+    """This process's open, line-buffered ``records/<worker>.jsonl`` (closed by ``close_records``)."""
+    fh = config.stash.get(_RECORDS, None)
+    if fh is None:
+        path = evidence_dir(config, run_id) / "records" / f"{_worker(config)}.jsonl"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fh = config.stash[_RECORDS] = path.open("a", encoding="utf-8", buffering=1)
+    return fh
+
+
+def close_records(config: pytest.Config) -> None:
+    """Close this process's record file (every process, before the controller merges them)."""
+    fh = config.stash.get(_RECORDS, None)
+    if fh is not None:
+        fh.close()
+        del config.stash[_RECORDS]
 
 
 def finish_run(config: pytest.Config, state, exitstatus) -> Path | None:
@@ -240,9 +261,10 @@ def finish_run(config: pytest.Config, state, exitstatus) -> Path | None:
     if meta is None:
         return None
     directory = evidence_dir(config, meta["run_id"])
+    close_records(config)
     records = []
     for part in sorted((directory / "records").glob("*.jsonl")):
-        records += [json.loads(line) for line in part.read_text().splitlines() if line.strip()]
+        records += [json.loads(line) for line in part.read_text(encoding="utf-8").splitlines() if line.strip()]
     records.sort(key=lambda r: r["nodeid"])
     counts: dict[str, int] = {}
     for r in records:

@@ -132,7 +132,8 @@ def _prepare(config: pytest.Config) -> None:
     evidence.start_run(config, get_config(config), state)
 
 
-def pytest_configure_node(node) -> None:  # pytest-xdist hook (controller side)
+@pytest.hookimpl(optionalhook=True)  # pytest-xdist's hook: absent with -p no:xdist
+def pytest_configure_node(node) -> None:
     state = node.config.stash[_STATE]
     if state.target:
         node.workerinput["psa_target"] = dict(state.target)
@@ -178,6 +179,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
     state = config.stash.get(_STATE, None)
     if state is None:
         return
+    evidence.close_records(config)
     if not _is_worker(config) and state.runtime is not None:
         evidence.finish_run(config, state, exitstatus)
     _shutdown(config)

@@ -21,6 +21,7 @@ Redaction never raises and returns a new object; non-string leaves are returned 
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any, Mapping
 
@@ -105,6 +106,42 @@ class Redactor:
         if isinstance(value, (list, tuple)):
             return type(value)(self.scrub(v) for v in value)
         return value
+
+
+    def dumps(self, value: Any) -> tuple[Any, str]:
+        """``(scrub(value), its JSON text)``: sorted keys, one line; the scrubbing walk only when needed.
+
+        Serialising is needed anyway; when the text holds no known secret, no hint of a
+        credential shape and no credential-named key, every string in ``value`` is clean and
+        the walk would change nothing, so ``value`` is returned as it is.
+        """
+        text = json.dumps(value, sort_keys=True, ensure_ascii=False)
+        if self._may_need_scrubbing(text):
+            value = self.scrub(value)
+            text = json.dumps(value, sort_keys=True, ensure_ascii=False)
+        return value, text
+
+    def _may_need_scrubbing(self, text: str) -> bool:
+        if _TEXT_MAY_HOLD_A_SHAPE.search(text) or _SENSITIVE_KEY_TEXT.search(text):
+            return True
+        for secret in self._ordered:
+            # a secret JSON would escape cannot be looked for in the text: assume the worst
+            if secret in text or not _JSON_VERBATIM.fullmatch(secret):
+                return True
+        return False
+
+
+#: ``_MAY_HOLD_A_SHAPE`` for a whole JSON text: a URL only with user info (``://user:pw@``), since
+#: references and server paths are full of plain URLs; JSON escaping keeps every hint matchable
+_TEXT_MAY_HOLD_A_SHAPE = re.compile(
+    r"(?i)-----BEGIN|authorization|bearer|token|password|secret|-data|client-key|://[^/\s@]*@")
+#: a credential-named key as JSON writes it (``"api_key":``), however spelt (case, ``_``/``-``)
+_PAD = r"(?:\s|\\[nrtfb]|\\u00[0-9a-fA-F]{2})*"  # what str.strip() removes, also as JSON escapes it
+_SENSITIVE_KEY_TEXT = re.compile(
+    '(?i)"' + _PAD + "(?:" + "|".join(re.escape(k).replace("\\-", "[-_]") for k in sorted(SENSITIVE_KEYS))
+    + ")" + _PAD + '"\\s*:')
+#: strings that appear in JSON text exactly as they are (no quote, backslash or control character)
+_JSON_VERBATIM = re.compile(r'[^"\\\x00-\x1f]*')
 
 
 def secrets_from_client(configuration: Any) -> dict[str, str]:

@@ -14,8 +14,11 @@ import concurrent.futures
 import copy
 import dataclasses
 import json
+import os
+import re
 import shlex
 import subprocess
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -57,45 +60,66 @@ _CANARY_POD = {
 
 
 class AuditSource:
-    """Finds the audit event of a request by its ``Audit-Id``: a JSON-lines file, or ``!COMMAND``."""
+    """Finds the audit event of a request by its ``Audit-Id``: a JSON-lines file, or ``!COMMAND``.
+
+    Thread-safe. Lines are indexed by ``auditID`` unparsed; only the events asked for are decoded
+    (every process reads the whole log, most of it other processes' requests).
+    """
+
+    _ID = re.compile(rb'"auditID"\s*:\s*"([^"]+)"')
+    _COMPLETE = re.compile(rb'"stage"\s*:\s*"ResponseComplete"')
 
     def __init__(self, spec: str):
         self.spec = spec
         self._offset = 0
-        self._index: dict[str, dict] = {}
-        if not spec.startswith("!") and not Path(spec).exists():
-            raise UsageError(f"--audit-log {spec}: no such file (use '!COMMAND' to run a command)")
+        self._index: dict[str, bytes] = {}
+        self._lock = threading.Lock()
+        if not spec.startswith("!"):
+            if not Path(spec).exists():
+                raise UsageError(f"--audit-log {spec}: no such file (use '!COMMAND' to run a command)")
+            self._offset = Path(spec).stat().st_size  # earlier events cannot be this process's
 
     def _read(self) -> None:
         if self.spec.startswith("!"):
             try:
-                out = subprocess.run(shlex.split(self.spec[1:]), capture_output=True, text=True, timeout=60).stdout
+                out = subprocess.run(shlex.split(self.spec[1:]), capture_output=True, timeout=60).stdout
             except (OSError, subprocess.TimeoutExpired) as exc:
                 raise ClusterError(f"--audit-log command {self.spec[1:]!r} failed: {exc}") from None
             lines = out.splitlines()
         else:
             with open(self.spec, "rb") as fh:
+                if os.fstat(fh.fileno()).st_size < self._offset:  # rotated or truncated: start over
+                    self._offset = 0
                 fh.seek(self._offset)
                 data = fh.read()
             end = data.rfind(b"\n") + 1
             self._offset += end
-            lines = data[:end].decode(errors="replace").splitlines()
+            lines = data[:end].splitlines()
         for line in lines:
-            try:
-                event = json.loads(line)
-            except ValueError:
+            if not self._COMPLETE.search(line):
                 continue
-            if event.get("stage") == "ResponseComplete" and event.get("auditID"):
-                self._index[event["auditID"]] = event
+            m = self._ID.search(line)
+            if m:
+                self._index[m.group(1).decode()] = line
+
+    def _take(self, audit_id: str) -> dict | None:
+        line = self._index.pop(audit_id, None)
+        if line is None:
+            return None
+        try:
+            event = json.loads(line)
+        except ValueError:
+            return None
+        return event if event.get("auditID") == audit_id and event.get("stage") == "ResponseComplete" else None
 
     def find(self, audit_id: str, timeout: float = 5.0) -> dict | None:
         deadline = time.monotonic() + timeout
         while True:
-            if audit_id in self._index:
-                return self._index.pop(audit_id)
-            self._read()
-            if audit_id in self._index:
-                return self._index.pop(audit_id)
+            with self._lock:
+                if audit_id not in self._index:
+                    self._read()
+                if audit_id in self._index:
+                    return self._take(audit_id)
             if time.monotonic() > deadline:
                 return None
             time.sleep(0.05)
@@ -138,6 +162,7 @@ class Runtime:
         self._namespaces: dict[Policy, str] = {}
         self._created: list[str] = []
         self._server_minor = server_minor
+        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         atexit.register(self.cleanup)
 
     @property
@@ -283,6 +308,9 @@ class Runtime:
 
     def cleanup(self) -> None:
         """Delete the namespaces this process created (unless ``--keep-namespaces``)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
         if self.cfg.keep_namespaces:
             return
         created, self._created = self._created, []
@@ -300,25 +328,36 @@ class Runtime:
         return result
 
     def execute_many(self, work: list["Submission"]) -> list[Execution | BaseException]:
-        """Execute submissions concurrently; results (or the exception each raised) in ``work`` order.
+        """Execute submissions concurrently; results (or the exception each raised) in ``work`` order."""
+        return [f.result() for f in self.submit_many(work)]
 
-        Namespaces are prepared and audit events read in the calling thread; only the requests
-        run on the pool, each submission still making its own request and getting its own observation.
+    def submit_many(self, work: list["Submission"]) -> list[concurrent.futures.Future]:
+        """Start submissions on the pool; one future per submission, never raising.
+
+        Namespaces are prepared first, in the calling thread. Each submission still makes its
+        own request and gets its own observation (with its audit event); a caller judging the
+        first results while later ones are in flight keeps the API server and this process busy.
         """
         self.namespaces([w.policy for w in work])
-        if len(work) == 1 or self.concurrency <= 1:
-            sent = [_capture(self._send, w) for w in work]
-        else:
-            with concurrent.futures.ThreadPoolExecutor(min(self.concurrency, len(work))) as pool:
-                futures = [pool.submit(_capture, self._send, w) for w in work]
-                sent = [f.result() for f in futures]
-        for w, result in zip(work, sent):
-            if isinstance(result, Execution) and self.audit is not None and result.observation.audit_id:
-                # every mode: evidence for the report, and exemptions explain surprises
-                wait = 5.0 if w.policy.mode is Mode.AUDIT else 0.5
-                event = self.audit.find(result.observation.audit_id, timeout=wait)
-                attach_audit(result.observation, event, self.server_minor)
-        return sent
+        if self.concurrency <= 1:
+            done = []
+            for w in work:
+                f: concurrent.futures.Future = concurrent.futures.Future()
+                f.set_result(_capture(self._execute_one, w))
+                done.append(f)
+            return done
+        if self._pool is None:
+            self._pool = concurrent.futures.ThreadPoolExecutor(self.concurrency, thread_name_prefix="pss-submit")
+        return [self._pool.submit(_capture, self._execute_one, w) for w in work]
+
+    def _execute_one(self, w: "Submission") -> Execution:
+        result = self._send(w)
+        if self.audit is not None and result.observation.audit_id:
+            # every mode: evidence for the report, and exemptions explain surprises
+            wait = 5.0 if w.policy.mode is Mode.AUDIT else 0.5
+            event = self.audit.find(result.observation.audit_id, timeout=wait)
+            attach_audit(result.observation, event, self.server_minor)
+        return result
 
     def submission(self, scenario: Scenario, kind: str, policy: Policy) -> "Submission":
         """The request a scenario item makes."""

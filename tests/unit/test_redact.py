@@ -104,3 +104,46 @@ def test_allure_environment_and_categories(tmp_path):
     assert "run_id=r1" in env and "runner_identity=ci" in env
     names = [c["name"] for c in json.loads((tmp_path / "categories.json").read_text())]
     assert "Attack admitted (PodSecurity did not refuse it)" in names
+
+
+_PIECES = ["plain", "pause:3.10", "token", "Bearer abc", "https://", "user:pw@", "/", "s3cr3t-value", "a\"b", "api_key",
+           "x-api-key", " Password ", "-----BEGIN X-----", "ok", "ünï", "\n", "\x0b", "\x1c", "\xa0", "ab", "cd"]
+
+
+def _json_like():
+    from hypothesis import strategies as st
+
+    leaf = st.one_of(st.none(), st.booleans(), st.integers(),
+                     st.lists(st.sampled_from(_PIECES), max_size=3).map("".join))
+    key = st.lists(st.sampled_from(_PIECES), min_size=1, max_size=2).map("".join)
+    return st.recursive(leaf, lambda inner: st.one_of(st.lists(inner, max_size=4),
+                                                      st.dictionaries(key, inner, max_size=4)), max_leaves=12)
+
+
+def test_dumps_fast_path_equals_the_scrubbing_walk():
+    """``dumps`` skips the walk only when it would change nothing: same object, same text."""
+    import json
+
+    from hypothesis import given, settings
+
+    redactors = [Redactor(), Redactor({"s3cr3t-value": "<t>"}), Redactor({'quo"ted-secret': "<q>"})]
+
+    @settings(max_examples=400, deadline=None)
+    @given(_json_like())
+    def check(value):
+        for r in redactors:
+            scrubbed, text = r.dumps(value)
+            assert scrubbed == r.scrub(value)
+            assert text == json.dumps(r.scrub(value), sort_keys=True, ensure_ascii=False)
+
+    check()
+
+
+def test_dumps_leaves_a_clean_record_alone_and_scrubs_a_dirty_one():
+    r = Redactor({"s3cr3t-value": "<t>"})
+    clean = {"image": "registry.k8s.io/pause:3.10", "labels": {"app": "x"}, "references": ["https://k8s.io/x"]}
+    assert r.dumps(clean)[0] is clean
+    assert r.dumps({"env": [{"name": "X", "value": "s3cr3t-value"}]})[1] == \
+        '{"env": [{"name": "X", "value": "<t>"}]}'
+    assert r.dumps({"Api_Key": "abcdef"})[0] == {"Api_Key": REDACTED}
+    assert r.dumps({"url": "https://admin:hunter2@host/api"})[0] == {"url": f"https://{REDACTED}@host/api"}
