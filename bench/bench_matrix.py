@@ -10,6 +10,16 @@ All three are measured in the same run, against the same embedded kube-apiserver
 
 Targets (issue #4): harness >= 0.5 x raw, harness >= 20 x kubectl.
 
+Two more figures say where the time goes, since on a small machine the harness, the API server
+and etcd share the same cores:
+
+* floor    — ``pytest -n JOBS`` over as many no-op items with the same reporters (Allure,
+             JUnit): what pytest itself costs per item, no cluster involved;
+* CPU      — core-seconds used in each phase by the client side (the pytest processes, or
+             the raw client's threads) and by kube-apiserver + etcd (from /proc), per item.
+             ``cpu_bound_items_per_s`` = cores / (client + server core-seconds per item): no
+             scheduling can beat it on this machine.
+
     python bench/bench_matrix.py [--jobs 2] [--kubectl-sample 60]
 """
 
@@ -20,6 +30,7 @@ import concurrent.futures
 import json
 import os
 import re
+import resource
 import shutil
 import ssl
 import subprocess
@@ -50,6 +61,47 @@ def matrix(scenarios):
         for policy in policies_for(s, list(Level), list(Mode), None):
             for kind in s.kinds:
                 yield policy, kind, as_kind(s.pod(), kind)
+
+
+def _cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (from /proc), in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """Core-seconds of the client side and of the API server + etcd over one phase."""
+
+    def __init__(self, cluster: EmbeddedCluster):
+        self.server_pids = [pid for name, pid in cluster.pids.items() if name in ("kube-apiserver", "etcd")]
+
+    def __enter__(self):
+        self._server = sum(map(_cpu_seconds, self.server_pids))
+        self._self, self._children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        return self
+
+    def __exit__(self, *exc):
+        me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        self.server = sum(map(_cpu_seconds, self.server_pids)) - self._server
+        self.client = (me.ru_utime + me.ru_stime - self._self.ru_utime - self._self.ru_stime
+                       + kids.ru_utime + kids.ru_stime - self._children.ru_utime - self._children.ru_stime)
+
+
+def run_floor(jobs: int, items: int, reports: Path) -> float:
+    """Wall time of ``items`` no-op pytest items with the harness run's reporters."""
+    with tempfile.TemporaryDirectory() as d:
+        test = Path(d) / "test_floor.py"
+        test.write_text(f"import pytest\n\n@pytest.mark.parametrize('i', range({items}))\n"
+                        f"def test_noop(i):\n    assert i >= 0\n")
+        args = [sys.executable, "-m", "pytest", str(test), "-q", "-p", "no:cacheprovider", "-p", "no:harness.plugin",
+                "-n", str(jobs), "--capture=sys", "--junitxml", str(reports / "floor.xml"),
+                f"--alluredir={reports / 'floor-allure'}"]
+        t0 = time.monotonic()
+        out = subprocess.run(args, cwd=d, capture_output=True, text=True)
+        wall = time.monotonic() - t0
+    if out.returncode != 0:
+        raise SystemExit(f"floor run failed:\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}")
+    return wall
 
 
 def run_harness(cluster: EmbeddedCluster, jobs: int, reports: Path) -> tuple[float, int]:
@@ -121,12 +173,22 @@ def main() -> int:
             admin.wait_for("serviceaccounts", name, "default")
             namespaces[policy] = name
         run_raw(cluster, items[:50], namespaces, args.threads)  # warm-up
-        harness_wall, harness_items = run_harness(cluster, args.jobs, Path(reports))
-        raw_wall = run_raw(cluster, items, namespaces, args.threads)
+        meter = CpuMeter(cluster)
+        with meter as harness_cpu:
+            harness_wall, harness_items = run_harness(cluster, args.jobs, Path(reports))
+        with CpuMeter(cluster) as raw_cpu:
+            raw_wall = run_raw(cluster, items, namespaces, args.threads)
         kubectl_per = run_kubectl(cluster, items, namespaces, args.kubectl_sample)
+        with CpuMeter(cluster) as floor_cpu:
+            floor_wall = run_floor(args.jobs, harness_items, Path(reports))
     harness_rate = harness_items / harness_wall
     raw_rate = len(items) / raw_wall
     kubectl_rate = 1 / kubectl_per
+    cores = os.cpu_count() or 1
+
+    def per_item_ms(seconds: float, n: int) -> float:
+        return round(1000 * seconds / n, 2)
+
     figures = {
         "scenarios": len(scenarios),
         "harness_items": harness_items,
@@ -137,9 +199,19 @@ def main() -> int:
         "raw_requests_per_s": round(raw_rate, 1),
         "kubectl_s_per_request": round(kubectl_per, 3),
         "kubectl_requests_per_s": round(kubectl_rate, 2),
+        "floor_wall_s": round(floor_wall, 1),
+        "floor_items_per_s": round(harness_items / floor_wall, 1),
         "ratio_harness_vs_raw": round(harness_rate / raw_rate, 2),
         "ratio_harness_vs_kubectl": round(harness_rate / kubectl_rate, 1),
-        "cpu_count": os.cpu_count(),
+        "ratio_harness_vs_floor": round(harness_rate / (harness_items / floor_wall), 2),
+        "harness_client_cpu_ms_per_item": per_item_ms(harness_cpu.client, harness_items),
+        "harness_server_cpu_ms_per_item": per_item_ms(harness_cpu.server, harness_items),
+        "floor_client_cpu_ms_per_item": per_item_ms(floor_cpu.client, harness_items),
+        "raw_client_cpu_ms_per_request": per_item_ms(raw_cpu.client, len(items)),
+        "raw_server_cpu_ms_per_request": per_item_ms(raw_cpu.server, len(items)),
+        "harness_cpu_bound_items_per_s": round(cores * harness_items / (harness_cpu.client + harness_cpu.server), 1),
+        "raw_cpu_bound_requests_per_s": round(cores * len(items) / (raw_cpu.client + raw_cpu.server), 1),
+        "cpu_count": cores,
     }
     figures["target_raw_0_5_met"] = figures["ratio_harness_vs_raw"] >= 0.5
     figures["target_kubectl_20x_met"] = figures["ratio_harness_vs_kubectl"] >= 20

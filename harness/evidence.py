@@ -238,12 +238,12 @@ def record_item(item, report) -> None:
 
 
 def _records_file(config: pytest.Config, run_id: str):
-    """This process's open, line-buffered ``records/<worker>.jsonl`` (closed by ``close_records``)."""
+    """This process's open ``records/<worker>.jsonl`` (closed, so flushed, by ``close_records``)."""
     fh = config.stash.get(_RECORDS, None)
     if fh is None:
         path = evidence_dir(config, run_id) / "records" / f"{_worker(config)}.jsonl"
         path.parent.mkdir(parents=True, exist_ok=True)
-        fh = config.stash[_RECORDS] = path.open("a", encoding="utf-8", buffering=1)
+        fh = config.stash[_RECORDS] = path.open("a", encoding="utf-8")
     return fh
 
 

@@ -122,8 +122,12 @@ class Redactor:
         return value, text
 
     def _may_need_scrubbing(self, text: str) -> bool:
-        if _TEXT_MAY_HOLD_A_SHAPE.search(text) or _SENSITIVE_KEY_TEXT.search(text):
-            return True
+        if text.isascii():  # nearly always: substring tests on the lower-cased text are much faster
+            low = text.lower()
+            if any(word in low for word in _HINT_WORDS) or ("://" in text and _URL_USERINFO.search(text)):
+                return True
+        elif _TEXT_MAY_HOLD_A_SHAPE.search(text) or _SENSITIVE_KEY_TEXT.search(text):
+            return True  # (?i) also equates some non-ASCII letters with ASCII ones: let re decide
         for secret in self._ordered:
             # a secret JSON would escape cannot be looked for in the text: assume the worst
             if secret in text or not _JSON_VERBATIM.fullmatch(secret):
@@ -135,6 +139,10 @@ class Redactor:
 #: references and server paths are full of plain URLs; JSON escaping keeps every hint matchable
 _TEXT_MAY_HOLD_A_SHAPE = re.compile(
     r"(?i)-----BEGIN|authorization|bearer|token|password|secret|-data|client-key|://[^/\s@]*@")
+#: for ASCII text: every word a shape needs and a fragment of every credential-named key
+_HINT_WORDS = ("-----begin", "authorization", "bearer", "token", "password", "passwd", "secret", "-data",
+               "client-key", "client_key", "api-key", "api_key", "apikey", "private-key", "private_key", "cookie")
+_URL_USERINFO = re.compile(r"://[^/\s@]*@")
 #: a credential-named key as JSON writes it (``"api_key":``), however spelt (case, ``_``/``-``)
 _PAD = r"(?:\s|\\[nrtfb]|\\u00[0-9a-fA-F]{2})*"  # what str.strip() removes, also as JSON escapes it
 _SENSITIVE_KEY_TEXT = re.compile(

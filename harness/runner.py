@@ -364,15 +364,20 @@ class Runtime:
         pods_denied = policy.mode is Mode.ENFORCE and \
             expected(scenario, "Pod", policy, self.server_minor).outcome is Outcome.DENIED
         update = scenario.update["ephemeralContainers"] if scenario.update else None
-        return Submission(as_kind(scenario.pod(), kind), policy, scenario.id, update, pods_denied)
+        return Submission(as_kind(scenario.manifest, kind), policy, scenario.id, update, pods_denied)
 
     def _send(self, w: "Submission") -> Execution:
         ns = self._namespaces[w.policy]
         dry_run = not self.cfg.live
         started = time.time()
         t0 = time.monotonic()
-        manifest = copy.deepcopy(w.manifest)
-        manifest.setdefault("metadata", {}).pop("namespace", None)
+        # the submission stays as it was (it may be sent again): only metadata is changed here,
+        # except on the update path, which also edits the spec
+        if w.update is not None:
+            manifest = copy.deepcopy(w.manifest)
+        else:
+            manifest = {**w.manifest, "metadata": dict(w.manifest.get("metadata") or {})}
+        manifest["metadata"].pop("namespace", None)
         kind = manifest.get("kind", "")
         if w.update is not None:
             resp, manifest = self._update_path(manifest, w.update, w.stem, ns, dry_run)
