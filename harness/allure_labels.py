@@ -11,7 +11,7 @@ worker's results into the shared ``--alluredir``. What an item gets:
     severity  critical/high/medium/low/info -> blocker/critical/normal/minor/trivial
     params    kind, level, mode, version (they also make each item's Allure history id distinct)
     attach    manifest sent (YAML), request, server response (status, outcome, message),
-              warnings, audit event (PodSecurity annotations); for a failure also the
+              warnings, audit event (named by its auditID; PodSecurity annotations); for a failure also the
               expectation and the verdict's problems. Attachments are content-addressed:
               one file per distinct body, shared by every result that cites it
 
@@ -150,9 +150,10 @@ def annotate(item, record: dict) -> None:
         if obs.get("warnings"):
             attach("\n".join(obs["warnings"]), "warnings", AttachmentType.TEXT)
         if obs.get("audit_annotations") is not None:
-            audit = {"auditID": obs.get("audit_id"), "annotations": obs.get("audit_annotations"),
-                     "parsed": obs.get("audit_violation")}
-            attach(json.dumps(audit, indent=2), "audit event", AttachmentType.JSON)
+            # the event's id names the attachment, so its body (the PodSecurity annotations and
+            # their parse) is shared by every item whose event said the same
+            audit = {"annotations": obs.get("audit_annotations"), "parsed": obs.get("audit_violation")}
+            attach(json.dumps(audit, indent=2), f"audit event {obs.get('audit_id')}", AttachmentType.JSON)
     if record.get("expected") and record.get("result") == "failed":  # a pass says it all (and 17k items add up)
         verdict = {"expected": record["expected"], "problems": record.get("problems") or []}
         attach(json.dumps(verdict, indent=2), "expectation and verdict", AttachmentType.JSON)

@@ -104,7 +104,14 @@ def test_allure_results_are_labelled_and_carry_the_evidence(run, results):
     assert labels["feature"] == ["hostPathVolumes", "privileged"] and labels["severity"] == ["blocker"]
     assert labels["tag"] == ["T1611", "T1610", "MS-TA9013", "MS-TA9011", "CIS 5.2.2", "CIS 5.2.12"]
     names = {a["name"]: a["source"] for a in r["attachments"]}
-    assert set(names) == {"manifest sent", "request", "server response", "audit event"}
+    record = next(x for x in results["results"] if x["nodeid"].endswith("vulnerable-pod[Pod-baseline-enforce-latest]"))
+    audit_name = f"audit event {record['observed']['audit_id']}"
+    assert set(names) == {"manifest sent", "request", "server response", audit_name}
+    audit = json.loads((run.allure / names[audit_name]).read_text())
+    assert audit["annotations"]["pod-security.kubernetes.io/enforce-policy"] == "baseline:latest"
+    # content-addressed: the same manifest sent under another policy is the same file
+    other = next(d for d in found.values() if d["name"] == "vulnerable-pod as Pod in restricted/enforce/latest")
+    assert {a["name"]: a["source"] for a in other["attachments"]}["manifest sent"] == names["manifest sent"]
     assert "hostPath" in (run.allure / names["manifest sent"]).read_text()
     assert json.loads((run.allure / names["request"]).read_text())["dryRun"] == "All"
     assert "violates PodSecurity" in json.loads((run.allure / names["server response"]).read_text())["message"]
