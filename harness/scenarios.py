@@ -119,7 +119,7 @@ class Scenario:
         return copy.deepcopy(self.manifest)
 
 
-class _LineLoader(yaml.SafeLoader):
+class _LineLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # libyaml when present: ~8x faster
     """A SafeLoader that records the line of every mapping key (1-based) under ``__lines__``."""
 
 

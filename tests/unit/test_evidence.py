@@ -46,6 +46,7 @@ def test_records_are_scrubbed_of_bearer_tokens_and_authorization_headers(tmp_pat
     item = fake_item(tmp_path, message, [f"299 - token: {TOKEN}"])
     report = types.SimpleNamespace(skipped=False, passed=False, duration=0.01, longrepr=f"failed: {message}")
     evidence.record_item(item, report)
+    evidence.close_records(item.config)  # records are buffered until the process closes its file
 
     written = (tmp_path / "reports" / "evidence" / "unit" / "records" / "main.jsonl").read_text()
     assert TOKEN not in written and TOKEN not in report.longrepr
