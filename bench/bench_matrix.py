@@ -17,7 +17,7 @@ and etcd share the same cores:
              JUnit): what pytest itself costs per item, no cluster involved;
 * CPU      — core-seconds used in each phase by the client side (the pytest processes, or
              the raw client's threads) and by kube-apiserver + etcd (from /proc), per item.
-             ``cpu_bound_items_per_s`` = cores / (client + server core-seconds per item): no
+             ``*_cpu_bound_*_per_s`` = cores / (client + server core-seconds per item): no
              scheduling can beat it on this machine.
 
     python bench/bench_matrix.py [--jobs 2] [--kubectl-sample 60]
@@ -173,8 +173,7 @@ def main() -> int:
             admin.wait_for("serviceaccounts", name, "default")
             namespaces[policy] = name
         run_raw(cluster, items[:50], namespaces, args.threads)  # warm-up
-        meter = CpuMeter(cluster)
-        with meter as harness_cpu:
+        with CpuMeter(cluster) as harness_cpu:
             harness_wall, harness_items = run_harness(cluster, args.jobs, Path(reports))
         with CpuMeter(cluster) as raw_cpu:
             raw_wall = run_raw(cluster, items, namespaces, args.threads)

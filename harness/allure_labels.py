@@ -206,6 +206,7 @@ class _Attachments:
             self.written.add(source)
         test.attachments.append(Attachment(source=source, name=name, type=kind.mime_type))
 
+
 _ATTACHMENTS = pytest.StashKey[_Attachments]()
 
 

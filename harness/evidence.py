@@ -256,12 +256,14 @@ def close_records(config: pytest.Config) -> None:
 
 
 def finish_run(config: pytest.Config, state, exitstatus) -> Path | None:
-    """Merge every process's records into the bundle and the history store (controller side)."""
+    """Merge every process's records into the bundle and the history store (controller side).
+
+    Every process has closed its record file (``close_records``, from ``pytest_sessionfinish``).
+    """
     meta = config.stash.get(_META, None)
     if meta is None:
         return None
     directory = evidence_dir(config, meta["run_id"])
-    close_records(config)
     records = []
     for part in sorted((directory / "records").glob("*.jsonl")):
         records += [json.loads(line) for line in part.read_text(encoding="utf-8").splitlines() if line.strip()]

@@ -107,7 +107,6 @@ class Redactor:
             return type(value)(self.scrub(v) for v in value)
         return value
 
-
     def dumps(self, value: Any) -> tuple[Any, str]:
         """``(scrub(value), its JSON text)``: sorted keys, one line; the scrubbing walk only when needed.
 
@@ -137,8 +136,7 @@ class Redactor:
 
 #: ``_MAY_HOLD_A_SHAPE`` for a whole JSON text: a URL only with user info (``://user:pw@``), since
 #: references and server paths are full of plain URLs; JSON escaping keeps every hint matchable
-_TEXT_MAY_HOLD_A_SHAPE = re.compile(
-    r"(?i)-----BEGIN|authorization|bearer|token|password|secret|-data|client-key|://[^/\s@]*@")
+_TEXT_MAY_HOLD_A_SHAPE = re.compile(_MAY_HOLD_A_SHAPE.pattern.replace("|://", r"|://[^/\s@]*@"))
 #: for ASCII text: every word a shape needs and a fragment of every credential-named key
 _HINT_WORDS = ("-----begin", "authorization", "bearer", "token", "password", "passwd", "secret", "-data",
                "client-key", "client_key", "api-key", "api_key", "apikey", "private-key", "private_key", "cookie")

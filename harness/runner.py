@@ -62,8 +62,9 @@ _CANARY_POD = {
 class AuditSource:
     """Finds the audit event of a request by its ``Audit-Id``: a JSON-lines file, or ``!COMMAND``.
 
-    Thread-safe. Lines are indexed by ``auditID`` unparsed; only the events asked for are decoded
-    (every process reads the whole log, most of it other processes' requests).
+    Thread-safe. A file is read from its size at creation on (earlier events are not this
+    process's); lines are indexed by ``auditID`` unparsed and only the events asked for are
+    decoded, since most of what a process reads is other processes' requests.
     """
 
     _ID = re.compile(rb'"auditID"\s*:\s*"([^"]+)"')
@@ -339,15 +340,9 @@ class Runtime:
         first results while later ones are in flight keeps the API server and this process busy.
         """
         self.namespaces([w.policy for w in work])
-        if self.concurrency <= 1:
-            done = []
-            for w in work:
-                f: concurrent.futures.Future = concurrent.futures.Future()
-                f.set_result(_capture(self._execute_one, w))
-                done.append(f)
-            return done
         if self._pool is None:
-            self._pool = concurrent.futures.ThreadPoolExecutor(self.concurrency, thread_name_prefix="pss-submit")
+            self._pool = concurrent.futures.ThreadPoolExecutor(max(1, self.concurrency),
+                                                               thread_name_prefix="pss-submit")
         return [self._pool.submit(_capture, self._execute_one, w) for w in work]
 
     def _execute_one(self, w: "Submission") -> Execution:
