@@ -27,9 +27,9 @@ import time
 
 import yaml
 
-from harness.model import Level, PolicyVersion
+from harness.core.model import Level, PolicyVersion
 from harness.policy import evaluate_object
-from harness.variants import as_kind
+from harness.core.kinds import as_kind
 
 KINDS = ["Pod", "Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job", "CronJob", "ReplicationController",
          "PodTemplate"]

@@ -42,13 +42,13 @@ from pathlib import Path
 import urllib3
 import yaml
 
-from harness.client import Cluster, resource_path
-from harness.collect import policies_for
+from harness.cluster.client import Cluster, resource_path
+from harness.plugin.collect import policies_for
 from _report import emit
 from harness.embedded import EmbeddedCluster
-from harness.model import Level, Mode
-from harness.scenarios import load_corpus
-from harness.variants import as_kind
+from harness.core.model import Level, Mode
+from harness.corpus.scenarios import load_corpus
+from harness.core.kinds import as_kind
 
 REPO = Path(__file__).resolve().parents[1]
 

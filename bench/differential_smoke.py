@@ -30,13 +30,13 @@ import json
 import sys
 import time
 
-from harness.checks import newest_minor
-from harness.client import Cluster
+from harness.core.checks import newest_minor
+from harness.cluster.client import Cluster
 from harness.embedded import EmbeddedCluster
-from harness.messages import parse_podsecurity_message
-from harness.model import Level, PolicyVersion
+from harness.core.messages import parse_podsecurity_message
+from harness.core.model import Level, PolicyVersion
 from harness.policy import evaluate_object
-from harness.variants import as_kind
+from harness.core.kinds import as_kind
 
 VERSIONS = ["v1.0", "v1.18", "v1.19", "v1.22", "v1.23", "v1.24", "v1.25", "v1.27", "v1.29", "v1.30", "v1.31",
             "v1.32", "v1.34", "v1.35", "v1.36", "v1.37", "v1.99", "latest"]

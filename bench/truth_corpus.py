@@ -4,7 +4,7 @@ For every scenario, every kind it declares, levels baseline and restricted, and 
 ``latest`` plus each boundary the scenario declares (b-1 and b; ``--wide`` adds every minor
 where any check changes, and the minor below it), it dry-run creates the object in a namespace
 labelled ``enforce=<level>`` + ``enforce-version=<v>`` and compares the server's answer with
-``harness.expectations.expected``:
+``harness.core.expectations.expected``:
 
 * expected ``denied``: HTTP 403 whose message says ``violates PodSecurity "<level>:<version>"``
   and names exactly the expected checks (reason phrases mapped back to check ids);
@@ -16,7 +16,7 @@ labelled ``enforce=<level>`` + ``enforce-version=<v>`` and compares the server's
 Update-path scenarios create their compliant pod for real (with a scheduling gate, so it never
 runs) and dry-run PUT the ephemeral containers through ``pods/ephemeralcontainers``.
 
-The message parsing here is deliberately independent of ``harness.verdict``/``harness.messages``:
+The message parsing here is deliberately independent of ``harness.core.verdict``/``harness.core.messages``:
 this script checks the corpus data, not the harness's own classification. It starts one
 embedded control plane (or uses ``--kubeconfig``) and prints a summary; ``--json`` writes every
 disagreement.
@@ -36,12 +36,12 @@ import time
 import uuid
 from pathlib import Path
 
-from harness.checks import newest_minor, reason_to_check
-from harness.client import Cluster
-from harness.expectations import Policy, expected, policy_minor
-from harness.model import LATEST, Level, Mode, Outcome, PolicyVersion
-from harness.scenarios import load_corpus
-from harness.variants import API_VERSIONS, as_kind
+from harness.core.checks import newest_minor, reason_to_check
+from harness.cluster.client import Cluster
+from harness.core.expectations import Policy, expected, policy_minor
+from harness.core.model import LATEST, Level, Mode, Outcome, PolicyVersion
+from harness.corpus.scenarios import load_corpus
+from harness.core.kinds import API_VERSIONS, as_kind
 
 LEVELS = (Level.BASELINE, Level.RESTRICTED)
 GATE = "pss-harness.io/truth-never-schedule"
@@ -104,7 +104,7 @@ def versions_for(scenario, wide: bool) -> list[PolicyVersion]:
     for b in scenario.boundaries():
         minors |= {b - 1, b}
     if wide:
-        from harness.checks import CHECKS
+        from harness.core.checks import CHECKS
         for c in CHECKS.values():
             for v in c.versions:
                 minors |= {v, max(v - 1, 0)}

@@ -1,3 +1,5 @@
+"""``python -m harness``: the ``pss-harness`` command."""
+
 import sys
 
 from harness.cli import main

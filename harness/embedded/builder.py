@@ -22,7 +22,9 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from harness.errors import BuildError, UsageError
+from harness.core.errors import BuildError, UsageError
+from harness.core.model import DEFAULT_K8S_VERSION
+from harness.core.resources import go_module_dir
 
 __all__ = [
     "DEFAULT_K8S_VERSION",
@@ -33,16 +35,12 @@ __all__ = [
     "resolve_version",
 ]
 
-DEFAULT_K8S_VERSION = "v1.37.2"
-"""The Kubernetes release the repository's ``controlplane/go.mod`` pins."""
-
 # Newest patch of each minor served by the Go module proxy when this was written; used
 # when the proxy cannot be asked (offline) to turn "1.36" into a full version.
-_KNOWN_PATCHES = {34: "v1.34.4", 35: "v1.35.4", 36: "v1.36.3", 37: "v1.37.2"}
+_KNOWN_PATCHES = {34: "v1.34.4", 35: "v1.35.4", 36: "v1.36.3", 37: DEFAULT_K8S_VERSION}
 _OLDEST_MINOR = 25  # PodSecurity admission is GA (config v1) from 1.25
 _VERSION_RE = re.compile(r"^v?1\.(\d+)(?:\.(\d+))?$")
 _STAGING_REQUIRE_RE = re.compile(r"^\s+(k8s\.io/[a-z0-9-]+) v0\.0\.0$", re.MULTILINE)
-_REPO_GO_MODULE = Path(__file__).resolve().parents[2] / "controlplane"
 _MODULE_PATH = "github.com/pss-harness/pss-harness/controlplane"
 _PROGRAMS = {
     "kube-apiserver": "k8s.io/kubernetes/cmd/kube-apiserver",
@@ -113,7 +111,7 @@ def resolve_version(spec: str | None) -> str:
     m = _VERSION_RE.match(spec.strip())
     if not m:
         raise UsageError(
-            f"--k8s-version {spec!r} is not a Kubernetes version: use 1.N or 1.N.P, e.g. 1.36 or v1.37.2"
+            f"--k8s-version {spec!r} is not a Kubernetes version: use 1.N or 1.N.P, e.g. 1.36 or {DEFAULT_K8S_VERSION}"
         )
     minor, patch = int(m.group(1)), m.group(2)
     if minor < _OLDEST_MINOR:
@@ -181,11 +179,11 @@ def _run_go(args: list[str], cwd: Path, what: str, timeout: float = 3600) -> str
 def _write_module(version: str, module_dir: Path, progress: Progress) -> None:
     """Prepare ``module_dir`` with a go.mod (and go.sum) that pins ``version``."""
     module_dir.mkdir(parents=True, exist_ok=True)
-    repo_mod = _REPO_GO_MODULE / "go.mod"
+    repo_mod = go_module_dir() / "go.mod"
     if repo_mod.is_file() and f"k8s.io/kubernetes {version}" in repo_mod.read_text():
         progress(f"using the repository's Go module ({repo_mod}) for {version}")
         shutil.copy2(repo_mod, module_dir / "go.mod")
-        shutil.copy2(_REPO_GO_MODULE / "go.sum", module_dir / "go.sum")
+        shutil.copy2(go_module_dir() / "go.sum", module_dir / "go.sum")
         return
     progress(f"generating a Go module for k8s.io/kubernetes {version}")
     info = json.loads(_run_go(["mod", "download", "-json", f"k8s.io/kubernetes@{version}"],

@@ -33,7 +33,7 @@ import yaml
 
 from harness.embedded.builder import Binaries, Progress, build, _stderr
 from harness.embedded.pki import write_pki
-from harness.errors import ControlPlaneError, UsageError
+from harness.core.errors import ControlPlaneError, UsageError
 
 __all__ = ["AuditLog", "EmbeddedCluster", "Exemptions", "Identity", "PodSecurityDefaults"]
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from harness.embedded.builder import cache_root
 from harness.embedded.plane import EmbeddedCluster
-from harness.errors import ControlPlaneError
+from harness.core.errors import ControlPlaneError
 
 __all__ = ["cluster_dir", "down", "running", "up"]
 

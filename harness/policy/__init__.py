@@ -6,7 +6,7 @@ re-implemented in pure Python from their documented semantics, one module per ch
     Evaluation.allowed / .results / .message("violates" | "would violate")
 
 Nothing here does I/O or imports a Kubernetes client. Every check module states its spec in its
-docstring; ``harness.checks`` is the registry they are validated against at import.
+docstring; ``harness.core.checks`` is the registry they are validated against at import.
 """
 
 from harness.policy import (  # noqa: F401  (imported to register their variants)

@@ -1,8 +1,8 @@
-"""Self-registration of check variants, validated against ``harness.checks``.
+"""Self-registration of check variants, validated against ``harness.core.checks``.
 
 Each ``check_<id>.py`` module decorates one pure function per versioned variant with
 ``@variant("<id>", <minimum minor>)``. ``validate`` (run when ``harness.policy`` is imported)
-fails loudly when the implemented variants and the registry in ``harness.checks`` disagree:
+fails loudly when the implemented variants and the registry in ``harness.core.checks`` disagree:
 a missing check, an extra one, or a variant minimum version that the registry does not list.
 """
 
@@ -44,15 +44,15 @@ def implementation(check_id: str, minor: int) -> CheckFn | None:
 
 
 def validate() -> None:
-    from harness.checks import CHECKS
+    from harness.core.checks import CHECKS
 
     problems = []
     for cid in sorted(set(CHECKS) | set(VARIANTS)):
         if cid not in VARIANTS:
             problems.append(f"{cid}: no implementation")
         elif cid not in CHECKS:
-            problems.append(f"{cid}: implemented but not in harness.checks")
+            problems.append(f"{cid}: implemented but not in harness.core.checks")
         elif tuple(sorted(VARIANTS[cid])) != CHECKS[cid].versions:
             problems.append(f"{cid}: variants {sorted(VARIANTS[cid])} != registry {list(CHECKS[cid].versions)}")
     if problems:
-        raise RuntimeError("harness.policy does not match harness.checks: " + "; ".join(problems))
+        raise RuntimeError("harness.policy does not match harness.core.checks: " + "; ".join(problems))

@@ -8,7 +8,7 @@ message formatting:
   while messages show the label's own text (``restricted:v1.99``);
 * the checks run (and failures are listed) in upstream message order: baseline IDs sorted,
   then restricted IDs sorted, leaving out baseline checks an active restricted check overrides
-  (``harness.checks.active_checks``);
+  (``harness.core.checks.active_checks``);
 * each check runs the variant whose minimum version is the newest one <= the evaluated minor.
 """
 
@@ -17,8 +17,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 
-from harness import checks
-from harness.model import Level, PolicyVersion
+from harness.core import checks
+from harness.core.model import Level, PolicyVersion
 from harness.policy._helpers import Failure
 from harness.policy._registry import CheckFn, implementation
 from harness.policy.objects import NotPodBearing, admitted_pod, pod_template
@@ -102,7 +102,7 @@ def evaluate_pod(pod_metadata: dict, pod_spec: dict, level: Level, version: Poli
     """Evaluate a pod's metadata and spec exactly as given (no API-server defaulting).
 
     ``newest_minor`` is the newest policy the evaluating server knows (``latest`` on it);
-    default: the newest in ``harness.checks``. It is capped at that too. ``kind`` is only recorded.
+    default: the newest in ``harness.core.checks``. It is capped at that too. ``kind`` is only recorded.
     """
     level = Level(level)
     if isinstance(version, str):

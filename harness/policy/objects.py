@@ -25,20 +25,12 @@ from __future__ import annotations
 
 import copy
 
+from harness.core.kinds import KINDS
+
 __all__ = ["POD_BEARING_KINDS", "NotPodBearing", "admitted_pod", "pod_template"]
 
 #: kind -> path of its pod template (``()``: the object is the pod)
-POD_BEARING_KINDS: dict[str, tuple[str, ...]] = {
-    "Pod": (),
-    "Deployment": ("spec", "template"),
-    "ReplicaSet": ("spec", "template"),
-    "StatefulSet": ("spec", "template"),
-    "DaemonSet": ("spec", "template"),
-    "Job": ("spec", "template"),
-    "ReplicationController": ("spec", "template"),
-    "CronJob": ("spec", "jobTemplate", "spec", "template"),
-    "PodTemplate": ("template",),
-}
+POD_BEARING_KINDS: dict[str, tuple[str, ...]] = {name: k.template_path for name, k in KINDS.items()}
 
 _APPARMOR_PREFIX = "container.apparmor.security.beta.kubernetes.io/"
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 
-from harness.client import Cluster
+from harness.cluster.client import Cluster
 
 RBAC = "rbac.authorization.k8s.io"
 

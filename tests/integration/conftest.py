@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.client import Cluster
+from harness.cluster.client import Cluster
 from harness.embedded import EmbeddedCluster
 
 

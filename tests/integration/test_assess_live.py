@@ -57,7 +57,7 @@ def test_pinned_version_is_checked_live(tmp_path):
 
 
 def test_an_exempt_runtime_class_is_a_disagreement_with_exit_4(tmp_path):
-    from harness.client import Cluster
+    from harness.cluster.client import Cluster
     from harness.embedded import Exemptions
 
     pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "sandboxed"},

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness.client import Cluster
+from harness.cluster.client import Cluster
 from harness.embedded import EmbeddedCluster, Exemptions
 
 from _rbac import bind

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.client import Cluster
+from harness.cluster.client import Cluster
 from harness.embedded import EmbeddedCluster, Exemptions, binaries_for
-from harness.errors import ControlPlaneError
+from harness.core.errors import ControlPlaneError
 
 from _rbac import bind
 

@@ -1,6 +1,6 @@
 """Differential fuzzing of the offline evaluator against a real embedded kube-apiserver (bounded run).
 
-The nightly run is ``python -m harness.fuzz --examples 5000`` (see ``harness/fuzz.py``). Here:
+The nightly run is ``python -m harness.fuzz --examples 5000`` (see ``harness/fuzz/``). Here:
 a few hundred generated pods must get exactly the predicted answer at several levels and policy
 versions, and a bug planted in the evaluator must be caught, shrunk to a one-change manifest and
 written as a regression scenario whose checks are the server's. ``PSS_FUZZ_SEED`` overrides the seed.
@@ -12,13 +12,13 @@ import os
 
 import pytest
 
-from harness import fuzz
-from harness.checks import newest_minor
-from harness.expectations import checks_at
-from harness.model import Level
+from harness.fuzz import driver as fuzz
+from harness.core.checks import newest_minor
+from harness.core.expectations import checks_at
+from harness.core.model import Level
 from harness.policy import evaluate_object, pod_template
-from harness.scenarios import load_scenario
-from harness.sessions import open_runtime
+from harness.corpus.scenarios import load_scenario
+from harness.cluster.sessions import open_runtime
 
 pytestmark = pytest.mark.integration
 

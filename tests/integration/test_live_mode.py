@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.client import Cluster
+from harness.cluster.client import Cluster
 from harness.embedded import EmbeddedCluster
 
 pytestmark = pytest.mark.integration

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import bundle
+from harness.reports import bundle
 
 REPO = Path(__file__).resolve().parents[2]
 ASSET = REPO / "tests" / "assets" / "results-one-failure.json"

@@ -15,7 +15,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from _harness_run import run_harness
-from harness import bundle
+from harness.reports import bundle
 from harness.cli import main
 
 pytestmark = pytest.mark.integration

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from harness.errors import UsageError
-from harness.runner import AuditSource
+from harness.core.errors import UsageError
+from harness.cluster.runtime import AuditSource
 
 
 def event(audit_id: str, stage: str = "ResponseComplete", **annotations) -> str:

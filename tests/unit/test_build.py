@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import harness.embedded.builder as b
-from harness.errors import BuildError, UsageError
+from harness.core.errors import BuildError, UsageError
 
 UPSTREAM = """module k8s.io/kubernetes
 
@@ -42,10 +42,10 @@ def test_render_go_mod_refuses_a_go_mod_without_staging_modules():
 
 
 def test_repository_go_mod_pins_the_default_version_and_every_staging_module():
-    text = (b._REPO_GO_MODULE / "go.mod").read_text()
+    text = (b.go_module_dir() / "go.mod").read_text()
     assert f"k8s.io/kubernetes {b.DEFAULT_K8S_VERSION}" in text
     assert text.count("=> k8s.io/") >= 30
-    assert (b._REPO_GO_MODULE / "go.sum").stat().st_size > 0
+    assert (b.go_module_dir() / "go.sum").stat().st_size > 0
 
 
 @pytest.mark.parametrize("spec,want", [(None, "v1.37.2"), ("1.36.3", "v1.36.3"), ("v1.34.0", "v1.34.0")])

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from harness import bundle
+from harness.reports import bundle
 from harness.cli import main
-from harness.errors import UsageError
+from harness.core.errors import UsageError
 
 ASSET = Path(__file__).resolve().parents[1] / "assets" / "results-one-failure.json"
 
@@ -86,7 +86,7 @@ def test_cli_verify_exits_non_zero_naming_each_problem(run_dir, capsys):
 
 
 def test_cli_verify_checks_the_digest_anchored_in_the_history_store(run_dir, tmp_path, capsys):
-    from harness import history
+    from harness.reports import history
 
     db = tmp_path / "history.sqlite"
     history.record_run(db, crafted())
@@ -118,7 +118,7 @@ def test_build_refuses_to_launder_a_changed_results_json_unless_forced(run_dir):
 
 
 def test_build_with_a_history_store_refreshes_history_json(run_dir, tmp_path):
-    from harness import history
+    from harness.reports import history
 
     db = tmp_path / "history.sqlite"
     history.record_run(db, crafted())

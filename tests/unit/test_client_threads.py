@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import kubernetes.client.configuration as kconf
 
-from harness.client import Cluster
+from harness.cluster.client import Cluster
 
 KUBECONFIG = """
 apiVersion: v1

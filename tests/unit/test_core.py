@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from harness.checks import CHECKS, active_checks, effective_check, newest_minor, reason_to_check
-from harness.client import Response, parse_warning_header, resource_path
-from harness.errors import UsageError
-from harness.expectations import Expectation, Policy, checks_at, expected, policy_minor
-from harness.model import LATEST, Level, Mode, Outcome, PolicyVersion, VersionRange
-from harness.scenarios import DeclaredCheck, Scenario
-from harness.verdict import attach_audit, judge, observe
+from harness.core.checks import CHECKS, active_checks, effective_check, newest_minor, reason_to_check
+from harness.cluster.client import resource_path
+from harness.core.answers import Response, parse_warning_header
+from harness.core.errors import UsageError
+from harness.core.expectations import Expectation, Policy, checks_at, expected, policy_minor
+from harness.core.model import LATEST, Level, Mode, Outcome, PolicyVersion, VersionRange
+from harness.corpus.scenarios import DeclaredCheck, Scenario
+from harness.core.verdict import attach_audit, judge, observe
 
 B, R, P = Level.BASELINE, Level.RESTRICTED, Level.PRIVILEGED
 

@@ -2,7 +2,7 @@
 
 No cluster: the server-side truth is ``bench/truth_corpus.py``; here the scenario data is checked
 against itself, against the layout rules in scenarios/README.md, and against an independent
-offline reading of each manifest (``harness.coverage``).
+offline reading of each manifest (``harness.corpus.coverage``).
 """
 
 from __future__ import annotations
@@ -12,12 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from harness.catalog import ATTACK_NAMES, CIS_NAMES, MS_MATRIX_NAMES, main as catalog_main, render_catalog
-from harness.checks import CHECKS, effective_check, newest_minor
-from harness.coverage import CONTAINER_PLACES, findings as _findings, violations as _violations
-from harness.expectations import checks_at
-from harness.model import Level
-from harness.scenarios import KINDS, load_corpus
+from harness.corpus.catalog import ATTACK_NAMES, CIS_NAMES, MS_MATRIX_NAMES, main as catalog_main, render_catalog
+from harness.core.checks import CHECKS, effective_check, newest_minor
+from harness.corpus.coverage import CONTAINER_PLACES, findings as _findings, violations as _violations
+from harness.core.expectations import checks_at
+from harness.core.model import Level
+from harness.core.kinds import KIND_NAMES as KINDS
+from harness.corpus.scenarios import load_corpus
 
 ROOT = Path(__file__).resolve().parents[2] / "scenarios"
 NEWEST = newest_minor()
@@ -62,7 +63,7 @@ def findings(s, minor, kind="Pod"):
 def violations(s, kind, level, minor):
     if isinstance(s, dict):
         return _violations(s, kind, level, minor)
-    from harness.checks import active_checks
+    from harness.core.checks import active_checks
     bad = {f.check for f in findings(s, minor, kind) if f.forbidden}
     return frozenset(c.id for c in active_checks(level, minor) if c.id in bad)
 
@@ -83,7 +84,7 @@ def test_no_scenario_names_an_unknown_check():
 
 def _layout(s):
     rel = s.path.resolve().relative_to(ROOT)
-    if rel.parts[0] == "regressions":  # written by harness.fuzz: the server's answers for a shrunk disagreement
+    if rel.parts[0] == "regressions":  # written by harness.fuzz.driver: the server's answers for a shrunk disagreement
         assert len(rel.parts) == 2, f"{rel}: regression scenarios live at scenarios/regressions/<id>.yaml"
         return rel.parts[0], ""
     assert len(rel.parts) == 3, f"{rel}: scenarios live at scenarios/<group>/<topic>/<id>.yaml"
@@ -95,7 +96,7 @@ def test_layout_level_directory_and_check_directory_match_the_data():
         group, topic = _layout(s)
         assert group in ("baseline", "restricted", "controls", "regressions"), f"{s.path}: unknown group {group!r}"
         if group == "regressions":
-            assert s.id.startswith("fuzz-") and "differential fuzzing" in s.title, f"{s.path}: not written by harness.fuzz"
+            assert s.id.startswith("fuzz-") and "differential fuzzing" in s.title, f"{s.path}: not written by harness.fuzz.driver"
         elif group in ("baseline", "restricted"):
             assert s.level is not None and s.level.value == group, f"{s.path}: level {s.level} but directory {group}"
             assert topic in s.check_ids(), f"{s.path}: directory {topic!r} is not among its checks {s.check_ids()}"
@@ -205,7 +206,7 @@ def test_images_are_benign_and_pinned_and_nothing_runs_a_payload():
 
 def test_declared_checks_agree_with_an_offline_reading_of_every_manifest():
     """For every valid scenario, kind class, level and policy minor: what the data says the server
-    reports equals what the manifest's fields trip, read independently by harness.coverage."""
+    reports equals what the manifest's fields trip, read independently by harness.corpus.coverage."""
     problems = []
     for s in scenarios():
         if s.invalid:
@@ -243,7 +244,7 @@ def test_invalid_scenarios_exist_and_controls_exist():
 
 def test_catalog_is_not_stale():
     text = render_catalog(scenarios(), root=ROOT)
-    assert (ROOT / "CATALOG.md").read_text() == text, "run `python -m harness.catalog` and commit scenarios/CATALOG.md"
+    assert (ROOT / "CATALOG.md").read_text() == text, "run `python -m harness.corpus.catalog` and commit scenarios/CATALOG.md"
 
 
 def test_catalog_lists_every_scenario_and_every_check():

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness.diff import Observed, classify, compare, exit_status, render_table, summary
-from harness.model import Mode, Outcome
+from harness.core.diff import Observed, classify, compare, exit_status, render_table, summary
+from harness.core.model import Mode, Outcome
 
 A, W, D, I = Outcome.ADMITTED, Outcome.WARNED, Outcome.DENIED, Outcome.INVALID
 
@@ -45,7 +45,7 @@ def test_compare_exit_status_and_table():
 
 
 def test_a_diff_becomes_a_section_of_a_sealed_evidence_bundle(tmp_path):
-    from harness.bundle import add_diff, verify
+    from harness.reports.bundle import add_diff, verify
 
     changes = compare(keyed(Observed(D, ("sysctls",))), keyed(Observed(A)), describe)
     doc = {"from": "embedded v1.34.4, policy latest", "to": "embedded v1.37.2, policy latest",

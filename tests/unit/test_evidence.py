@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from harness import evidence
-from harness.expectations import Expectation, Policy
-from harness.model import LATEST, Level, Mode, Outcome
-from harness.redact import default_redactor
-from harness.runner import Execution
-from harness.scenarios import load_scenario
-from harness.verdict import Observation, Verdict
+from harness.plugin import evidence
+from harness.core.expectations import Expectation, Policy
+from harness.core.model import LATEST, Level, Mode, Outcome
+from harness.reports.redact import default_redactor
+from harness.cluster.runtime import Execution
+from harness.corpus.scenarios import load_scenario
+from harness.core.verdict import Observation, Verdict
 
 CORPUS = Path(__file__).resolve().parents[1] / "assets" / "_corpus"
 TOKEN = "3f1e0c5a9b7d2468ace013579bdf2468ace013579bdf2468ace013579bdf2468"
@@ -45,7 +45,7 @@ def test_records_are_scrubbed_of_bearer_tokens_and_authorization_headers(tmp_pat
     message = f"upstream said: Authorization: Bearer {TOKEN} rejected"
     item = fake_item(tmp_path, message, [f"299 - token: {TOKEN}"])
     report = types.SimpleNamespace(skipped=False, passed=False, duration=0.01, longrepr=f"failed: {message}")
-    evidence.record_item(item, report)
+    evidence.record_item(item, report, None)
     evidence.close_records(item.config)  # records are buffered until the process closes its file
 
     written = (tmp_path / "reports" / "evidence" / "unit" / "records" / "main.jsonl").read_text()
@@ -64,6 +64,6 @@ def test_records_are_scrubbed_of_bearer_tokens_and_authorization_headers(tmp_pat
 def test_known_secrets_of_the_run_are_scrubbed_too(tmp_path):
     default_redactor().add({"https://192.0.2.10:6443": "<server>"})
     item = fake_item(tmp_path, "dial tcp https://192.0.2.10:6443/api: connection refused", [])
-    evidence.record_item(item, types.SimpleNamespace(skipped=False, passed=False, duration=0.0, longrepr=None))
+    evidence.record_item(item, types.SimpleNamespace(skipped=False, passed=False, duration=0.0, longrepr=None), None)
     record = item.psa_record
     assert record["observed"]["message"] == "dial tcp <server>/api: connection refused"

@@ -1,4 +1,4 @@
-"""harness.fuzz without a cluster: the mutation operators' declared checks, the generated pods, the
+"""harness.fuzz.driver without a cluster: the mutation operators' declared checks, the generated pods, the
 regression-scenario derivation, and the whole shrink-and-write path against a simulated server.
 
 The live differential run is ``tests/integration/test_fuzz_live.py``.
@@ -11,17 +11,17 @@ import copy
 import pytest
 from hypothesis import HealthCheck, given, seed, settings
 
-from harness import fuzz
-from harness.checks import CHECKS, effective_check, newest_minor
-from harness.client import Response
-from harness.expectations import checks_at
-from harness.fuzz import (IMAGE, OPERATORS, FuzzCase, Mutation, _derive_checks, _range_text, fixup, fuzz_cases,
+from harness.fuzz import driver as fuzz
+from harness.core.checks import CHECKS, effective_check, newest_minor
+from harness.core.answers import Response
+from harness.core.expectations import checks_at
+from harness.fuzz.driver import (IMAGE, OPERATORS, FuzzCase, Mutation, _derive_checks, _range_text, fixup, fuzz_cases,
                           hardened_pod)
-from harness.model import Level, PolicyVersion
+from harness.core.model import Level, PolicyVersion
 from harness.policy import admitted_pod, evaluate_object, evaluate_pod, pod_template
-from harness.scenarios import load_scenario
-from harness.variants import as_kind
-from harness.verdict import observe
+from harness.corpus.scenarios import load_scenario
+from harness.core.kinds import as_kind
+from harness.core.verdict import observe
 
 NEWEST = newest_minor()
 B, R = Level.BASELINE, Level.RESTRICTED
@@ -163,7 +163,7 @@ class SimulatedRuntime:
         self._eval_object, self._eval_pod = evaluate_object, evaluate_pod
 
     def execute_many(self, work):
-        from harness.runner import Execution
+        from harness.cluster.runtime import Execution
 
         out = []
         for w in work:
@@ -225,7 +225,7 @@ def test_a_planted_evaluator_bug_shrinks_to_a_one_change_regression_scenario(tmp
 
 
 def _workload_answer(fuzzer, pod, level, version, warnings):
-    from harness.runner import Execution
+    from harness.cluster.runtime import Execution
 
     obj = as_kind(pod, "Deployment")
     resp = Response("POST", "/x", {}, 201, {"kind": "Deployment"}, warnings)

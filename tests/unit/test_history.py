@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import history
+from harness.reports import history
 
 ASSET = Path(__file__).resolve().parents[1] / "assets" / "results-one-failure.json"
 

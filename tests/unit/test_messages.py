@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.messages import (
+from harness.core.messages import (
     TRUNCATION_RUNES,
     Item,
     canonical_reason,
@@ -13,7 +13,7 @@ from harness.messages import (
     split_items,
     unquote_warning_header,
 )
-from harness.model import Level, PolicyVersion
+from harness.core.model import Level, PolicyVersion
 from harness.policy import evaluate_pod
 
 UNHARDENED = (
@@ -166,7 +166,7 @@ def test_version_resolution(version, newest, minor, check):
 
 
 def test_verdict_parse_checks_uses_canonical_reasons():
-    from harness.verdict import parse_checks
+    from harness.core.verdict import parse_checks
 
     parsed = parse_checks('would violate PodSecurity "baseline:latest": forbidden AppArmor profiles (pod and annotation '
                           'must not set AppArmor profile type to "Unconfined", "x")', 37)

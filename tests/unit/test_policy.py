@@ -10,8 +10,8 @@ import copy
 
 import pytest
 
-from harness import checks
-from harness.model import Level, PolicyVersion
+from harness.core import checks
+from harness.core.model import Level, PolicyVersion
 from harness.policy import (
     POD_BEARING_KINDS,
     VARIANTS,
@@ -24,7 +24,7 @@ from harness.policy import (
     pod_template,
 )
 from harness.policy._helpers import go_quote
-from harness.variants import as_kind
+from harness.core.kinds import as_kind
 
 B, R, P = Level.BASELINE, Level.RESTRICTED, Level.PRIVILEGED
 LATEST = PolicyVersion.parse("latest")

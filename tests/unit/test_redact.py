@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.redact import REDACTED, Redactor, secrets_from_client
+from harness.reports.redact import REDACTED, Redactor, secrets_from_client
 
 TOKEN = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
 
@@ -77,8 +77,8 @@ def test_secrets_from_a_client_configuration(tmp_path):
 def test_allure_results_are_scrubbed_before_they_are_written():
     from allure_commons.model2 import Label, Parameter, StatusDetails, TestResult, TestStepResult
 
-    from harness import allure_labels
-    from harness.redact import default_redactor
+    from harness.plugin import allure as allure_labels
+    from harness.reports.redact import default_redactor
 
     default_redactor().add({"https://10.1.2.3:6443": "<server>"})
     result = TestResult(name="x", statusDetails=StatusDetails(message=f"Bearer {TOKEN}", trace="at https://10.1.2.3:6443"),
@@ -96,7 +96,7 @@ def test_allure_results_are_scrubbed_before_they_are_written():
 def test_allure_environment_and_categories(tmp_path):
     import json
 
-    from harness.allure_labels import write_environment
+    from harness.plugin.allure import write_environment
 
     write_environment(tmp_path, {"run_id": "r1", "server_version": "v1.37.2", "cluster_fingerprint": "f" * 32,
                                  "identity": {"username": "ci"}, "options": {"audit_log": "!kubectl --token=x"}})

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.report_html import render
+from harness.reports.html import render
 
 ASSET = Path(__file__).resolve().parents[1] / "assets" / "results-one-failure.json"
 HISTORY = {

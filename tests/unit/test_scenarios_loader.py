@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import ScenarioError
-from harness.model import Level, VersionRange
-from harness.scenarios import ANNOTATION, KINDS, load_corpus, load_scenario
+from harness.core.errors import ScenarioError
+from harness.core.model import Level, VersionRange
+from harness.core.kinds import KIND_NAMES as KINDS
+from harness.corpus.scenarios import ANNOTATION, load_corpus, load_scenario
 
 DATA = """\
 title: Privileged container

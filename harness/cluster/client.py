@@ -1,0 +1,218 @@
+"""The one place that talks to a cluster.
+
+``Cluster`` wraps the ``kubernetes`` client's ApiClient (so kubeconfig contexts, exec plugins and
+token refresh work as in kubectl) and speaks raw REST: it submits any manifest, by server-side
+dry-run by default, and returns a ``Response`` with the status, the Status message, the
+``Warning`` headers and the ``Audit-Id``. Client and transport errors are translated into the
+harness's exception tree here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import time
+from pathlib import Path
+from typing import Any, Iterable
+
+import urllib3
+
+from harness.core.errors import ClusterError, ClusterUnreachable, UsageError
+from harness.core.answers import Response, parse_warning_header
+from harness.core.kinds import KINDS
+
+__all__ = ["Cluster", "Response", "parse_warning_header", "resource_path"]
+
+_PLURALS = {**{name: (k.group, k.version, k.plural) for name, k in KINDS.items()},
+            "Namespace": ("", "v1", "namespaces")}
+
+
+def resource_path(kind: str, namespace: str | None, name: str | None = None, subresource: str | None = None,
+                  api_version: str | None = None) -> str:
+    """The REST path of a kind (``/api/v1/namespaces/ns/pods[/name[/sub]]``)."""
+    if kind not in _PLURALS:
+        raise UsageError(f"kind {kind!r} is not one the harness submits (known: {', '.join(_PLURALS)})")
+    group, version, plural = _PLURALS[kind]
+    if api_version and "/" in api_version:
+        group, version = api_version.split("/", 1)
+    elif api_version:
+        group, version = "", api_version
+    path = f"/api/{version}" if not group else f"/apis/{group}/{version}"
+    if namespace:
+        path += f"/namespaces/{namespace}"
+    path += f"/{plural}"
+    if name:
+        path += f"/{name}"
+    if subresource:
+        path += f"/{subresource}"
+    return path
+
+
+class Cluster:
+    """A connection to one API server as one identity."""
+
+    def __init__(self, kubeconfig: str | Path | None = None, context: str | None = None, *,
+                 timeout: float = 30.0):
+        from kubernetes import config as kconfig
+        from kubernetes.config.config_exception import ConfigException
+
+        self.kubeconfig = str(kubeconfig) if kubeconfig else None
+        self.context = context
+        self.timeout = timeout
+        try:
+            if self.kubeconfig and not Path(self.kubeconfig).expanduser().is_file():
+                raise UsageError(f"--kubeconfig {self.kubeconfig}: no such file")
+            self.api = kconfig.new_client_from_config(config_file=self.kubeconfig, context=context,
+                                                      persist_config=False)
+        except ConfigException as exc:
+            where = self.kubeconfig or "the default kubeconfig (~/.kube/config or $KUBECONFIG)"
+            raise ClusterError(f"cannot use {where}"
+                               f"{f' context {context!r}' if context else ''}: {exc}") from None
+        self.api.configuration.retries = False
+        # The kubeconfig loader's per-request hook re-assigns ``host``, which re-reads the proxy
+        # from os.environ unless a proxy was set explicitly: pin the value it found, so requests
+        # on other threads never iterate os.environ while pytest's thread changes it.
+        self.api.configuration.proxy = self.api.configuration.proxy
+        self.host = self.api.configuration.host
+
+    # -- raw requests -------------------------------------------------------------------
+
+    def request(self, method: str, path: str, body: Any = None, query: dict[str, str] | None = None,
+                content_type: str = "application/json") -> Response:
+        """Send one request; never raises for an HTTP status, only for an unusable client."""
+        query = dict(query or {})
+        headers = {"Accept": "application/json", "Content-Type": content_type}
+        payload = body
+        t0 = time.monotonic()
+        try:
+            _m, url, headers, payload, _ = self.api.param_serialize(
+                method, path, query_params=list(query.items()) or None, header_params=headers, body=payload,
+                auth_settings=["BearerToken"])
+            raw = self.api.call_api(method, url, header_params=headers, body=payload,
+                                    _request_timeout=self.timeout)
+            data = raw.read()
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            return Response(method, path, query, 0, elapsed=time.monotonic() - t0,
+                            transport_error=f"{type(exc).__name__}: {exc}")
+        except Exception as exc:  # the client wraps TLS errors as ApiException(status=0)
+            if getattr(exc, "status", None) == 0:
+                return Response(method, path, query, 0, elapsed=time.monotonic() - t0,
+                                transport_error=str(getattr(exc, "reason", exc)))
+            raise
+        try:
+            decoded = json.loads(data) if data else None
+        except ValueError:
+            decoded = data.decode(errors="replace")
+        warnings = [parse_warning_header(v) for v in raw.headers.getlist("Warning")] \
+            if hasattr(raw.headers, "getlist") else []
+        return Response(method, path, query, raw.status, decoded, warnings,
+                        raw.headers.get("Audit-Id", ""), time.monotonic() - t0)
+
+    def checked(self, method: str, path: str, body: Any = None, query: dict[str, str] | None = None,
+                what: str = "", ok: Iterable[int] = ()) -> Response:
+        """``request`` that raises ``ClusterError`` unless the answer is 2xx (or in ``ok``)."""
+        resp = self.request(method, path, body, query)
+        if resp.ok or resp.status in tuple(ok):
+            return resp
+        what = what or f"{method} {path}"
+        if resp.status == 0:
+            raise ClusterUnreachable(f"{what}: the API server at {self.host} did not answer: {resp.transport_error}. "
+                                     "Check the kubeconfig's server address, the network and the CA.")
+        if resp.status in (401, 403):
+            raise ClusterError(f"{what}: {resp.status} {resp.reason}: {resp.message}. "
+                               "Check the runner identity's credentials and RBAC (rbac/pss-harness-runner.yaml grants what a run needs).")
+        raise ClusterError(f"{what}: {resp.status} {resp.reason}: {resp.message or resp.body}")
+
+    # -- submissions ----------------------------------------------------------------------
+
+    def submit(self, obj: dict, namespace: str, *, dry_run: bool = True) -> Response:
+        """Create ``obj`` in ``namespace`` (server-side dry-run unless ``dry_run=False``)."""
+        path = resource_path(obj["kind"], namespace, api_version=obj.get("apiVersion"))
+        return self.request("POST", path, obj, {"dryRun": "All"} if dry_run else None)
+
+    def add_ephemeral_containers(self, pod: dict, namespace: str, containers: list[dict], *,
+                                 dry_run: bool = True) -> Response:
+        """Add ephemeral containers to a running pod through ``pods/ephemeralcontainers`` (kubectl debug)."""
+        pod = json.loads(json.dumps(pod))
+        pod.setdefault("spec", {}).setdefault("ephemeralContainers", []).extend(containers)
+        path = resource_path("Pod", namespace, pod["metadata"]["name"], "ephemeralcontainers")
+        return self.request("PUT", path, pod, {"dryRun": "All"} if dry_run else None)
+
+    def get(self, kind: str, namespace: str | None, name: str) -> Response:
+        return self.request("GET", resource_path(kind, namespace, name))
+
+    def delete(self, kind: str, namespace: str | None, name: str, *, background: bool = True) -> Response:
+        body = {"kind": "DeleteOptions", "apiVersion": "v1",
+                "propagationPolicy": "Background" if background else "Foreground"}
+        return self.request("DELETE", resource_path(kind, namespace, name), body)
+
+    # -- namespaces -----------------------------------------------------------------------
+
+    def create_namespace(self, name: str, labels: dict[str, str]) -> Response:
+        body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}}
+        return self.checked("POST", resource_path("Namespace", None), body, what=f"creating namespace {name}")
+
+    def delete_namespace(self, name: str) -> Response:
+        return self.request("DELETE", resource_path("Namespace", None, name))
+
+    def list_namespaces(self, label_selector: str) -> list[dict]:
+        resp = self.checked("GET", resource_path("Namespace", None), query={"labelSelector": label_selector},
+                            what="listing namespaces")
+        return resp.body.get("items", [])
+
+    def wait_for(self, kind: str, namespace: str | None, name: str, timeout: float = 60.0) -> dict:
+        """Poll until the object exists (e.g. a namespace's ``default`` ServiceAccount)."""
+        deadline = time.monotonic() + timeout
+        path = resource_path(kind, namespace, name) if kind in _PLURALS else \
+            f"/api/v1/namespaces/{namespace}/{kind}/{name}"
+        while True:
+            resp = self.request("GET", path)
+            if resp.ok:
+                return resp.body
+            if time.monotonic() > deadline:
+                raise ClusterError(f"{path} did not appear within {timeout:.0f}s (last answer: {resp.status} "
+                                   f"{resp.message}); is a controller manager running?")
+            time.sleep(0.02)
+
+    def wait_gone(self, kind: str, namespace: str | None, name: str, timeout: float = 60.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.get(kind, namespace, name).status == 404:
+                return True
+            time.sleep(0.2)
+        return False
+
+    # -- identity and permissions -------------------------------------------------------------
+
+    def server_version(self) -> dict:
+        return self.checked("GET", "/version", what="reading the server version").body
+
+    def whoami(self) -> dict:
+        """``{"username", "groups"}`` of the runner identity (SelfSubjectReview)."""
+        body = {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}
+        resp = self.request("POST", "/apis/authentication.k8s.io/v1/selfsubjectreviews", body)
+        if not resp.ok:
+            return {"username": "(unknown: SelfSubjectReview not allowed)", "groups": []}
+        info = resp.body.get("status", {}).get("userInfo", {})
+        return {"username": info.get("username", ""), "groups": info.get("groups", [])}
+
+    def can_i(self, verb: str, resource: str, group: str = "", namespace: str | None = None,
+              subresource: str = "") -> bool:
+        attrs = {"verb": verb, "resource": resource, "group": group}
+        if namespace:
+            attrs["namespace"] = namespace
+        if subresource:
+            attrs["subresource"] = subresource
+        body = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+                "spec": {"resourceAttributes": attrs}}
+        resp = self.checked("POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", body,
+                            what="asking the API server what the runner may do")
+        return bool(resp.body.get("status", {}).get("allowed"))
+
+    def events(self, namespace: str) -> list[dict]:
+        resp = self.request("GET", f"/api/v1/namespaces/{namespace}/events")
+        return resp.body.get("items", []) if resp.ok else []
+
+    def close(self) -> None:
+        self.api.close()

@@ -1,0 +1,46 @@
+"""A ``Runtime`` outside pytest, for the ``assess`` and ``diff`` commands.
+
+``open_runtime`` connects to an existing cluster (kubeconfig/context) or starts an embedded
+control plane, runs the preflight, and on exit deletes its namespaces and stops what it started
+(also on Ctrl-C and SIGTERM).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from typing import Callable, Iterator
+
+from harness.cluster.runtime import AuditSource, Runtime
+from harness.core.settings import standalone
+
+__all__ = ["open_runtime"]
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+@contextlib.contextmanager
+def open_runtime(kubeconfig: str | None = None, context: str | None = None, k8s_version: str | None = None,
+                 audit_log: str | None = None, progress: Callable[[str], None] = _say) -> Iterator[Runtime]:
+    """A ready ``Runtime`` against the given cluster, or against a fresh embedded control plane."""
+    embedded = None
+    try:
+        if kubeconfig is None:
+            from harness.embedded import EmbeddedCluster
+
+            progress(f"starting an embedded control plane ({k8s_version or 'default version'})")
+            embedded = EmbeddedCluster(k8s_version, progress=progress).start()
+            progress(f"Kubernetes {embedded.version} ready in {embedded.started_seconds:.1f}s")
+            kubeconfig, audit_log = str(embedded.kubeconfig), str(embedded.audit_log.path)
+        cfg = standalone(kubeconfig=kubeconfig, context=context, k8s_version=k8s_version)
+        runtime = Runtime(cfg, kubeconfig, context, audit=AuditSource(audit_log) if audit_log else None)
+        try:
+            runtime.preflight()
+            yield runtime
+        finally:
+            runtime.cleanup()
+    finally:
+        if embedded is not None:
+            embedded.stop()

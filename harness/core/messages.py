@@ -1,0 +1,271 @@
+"""Parse PodSecurity denial, warning and audit texts back into their parts, and their reasons into check IDs. Pure.
+
+Formats (``k8s.io/pod-security-admission``):
+
+* enforce denial (403 Status message)::
+
+      pods "x" is forbidden: violates PodSecurity "restricted:latest": <items>
+      admission webhook "pod-security-webhook.kubernetes.io" denied the request: pods "x" is forbidden: violates ...
+
+* warning (``Warning`` header text) and ``audit-violations`` annotation::
+
+      would violate PodSecurity "restricted:v1.31": <items>
+
+  A raw header value (``299 - "would violate PodSecurity \\"restricted:latest\\": ..."``) is accepted
+  too and unquoted first. When a response's warnings exceed 4096 runes the API server cuts each
+  warning to **256 runes**, with no marker: such a text is parsed as far as it goes and the
+  result is marked ``truncated`` (and ``partial`` when its last item is cut).
+
+``<items>`` are ``reason`` or ``reason (detail)`` joined by ``", "``. Details contain ``", "``,
+quotes and (in AppArmor annotation values) nested unescaped quotes, so items are split only at
+top level: outside parentheses. If that does not give a well-formed list (a value containing a
+parenthesis), the split falls back to boundaries where an item visibly ends and a reason-shaped
+text begins. Nothing is ever
+dropped: text that maps to no check is reported in ``unknown``.
+
+``reasons_to_checks(reasons, level, minor)`` maps reason phrases to check IDs for the level and
+evaluated policy minor (two phrases, ``seccompProfile`` and ``procMount``, are shared by a
+baseline and a restricted check; the active set disambiguates).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from typing import Iterable, NamedTuple
+
+from harness.core.checks import CHECKS, reason_to_check
+from harness.core.model import Level, PolicyVersion
+
+__all__ = [
+    "TRUNCATION_RUNES",
+    "CheckMapping",
+    "Item",
+    "Violation",
+    "canonical_reason",
+    "parse_podsecurity_message",
+    "reasons_to_checks",
+    "split_items",
+    "unquote_warning_header",
+]
+
+TRUNCATION_RUNES = 256  #: a warning cut by the API server is exactly this many runes long
+
+_HEAD = re.compile(r'(would violate|violates) PodSecurity '
+                   r'"(privileged|baseline|restricted):(latest|v1\.(?:0|[1-9]\d*))": ')
+_WARNING_HEADER = re.compile(r'^\s*(\d{3}) (\S+) "((?:[^"\\]|\\.)*)("?)')
+
+#: reason phrases as printed -> the phrase ``harness.core.checks`` registers (plural forms upstream prints)
+_REASON_ALIASES = {"forbidden AppArmor profiles": "forbidden AppArmor profile"}
+_KNOWN_REASONS = sorted({c.reason for c in CHECKS.values()} | set(_REASON_ALIASES), key=len, reverse=True)
+_BARE = re.compile(r'[A-Za-z][^"(),]*?(?= \(|, |$)')
+
+
+class Item(NamedTuple):
+    """One ``reason (detail)`` element of a message; ``detail`` is ``""`` when there is none."""
+
+    reason: str
+    detail: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Violation:
+    """One parsed PodSecurity message."""
+
+    kind: str                       #: ``violates`` (enforce) or ``would violate`` (warn, audit)
+    level: str                      #: ``baseline`` or ``restricted`` (``privileged`` never violates)
+    version: str                    #: the label's own text: ``latest`` or ``v1.N``
+    items: tuple[Item, ...]         #: in message order, reason text verbatim
+    truncated: bool = False         #: the text was (or looks) cut by the API server's 256-rune truncation
+    partial: bool = False           #: the last item is incomplete (cut inside its reason or detail)
+    reason_cut: bool = False        #: the last item is cut inside its reason phrase (so it may not map)
+    prefix: str = ""                #: what preceded the PodSecurity part (``pods "x" is forbidden: ``, ...)
+
+    @property
+    def mode(self) -> str:
+        """``enforce`` for ``violates``; ``warn/audit`` for ``would violate``."""
+        return "enforce" if self.kind == "violates" else "warn/audit"
+
+    @property
+    def policy(self) -> str:
+        """``level:version`` as printed, e.g. ``restricted:latest``."""
+        return f"{self.level}:{self.version}"
+
+    @property
+    def reasons(self) -> list[str]:
+        """Reason phrases in message order, normalised to the registry's form (``profiles`` -> ``profile``)."""
+        return [canonical_reason(item.reason) for item in self.items]
+
+    def evaluated_minor(self, newest_minor: int) -> int:
+        """The policy minor the server evaluated, given the newest it knows (``latest`` on it)."""
+        return PolicyVersion.parse(self.version).resolve(newest_minor)
+
+    def checks(self, newest_minor: int) -> "CheckMapping":
+        """The check IDs this message names, for a server whose ``latest`` is ``v1.<newest_minor>``."""
+        mapping = reasons_to_checks(self.reasons, Level(self.level), self.evaluated_minor(newest_minor),
+                                    partial_last=self.reason_cut)
+        return dataclasses.replace(mapping, truncated=self.truncated)
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckMapping:
+    """Reasons mapped to check IDs."""
+
+    checks: tuple[str, ...]                           #: distinct check IDs, in message order
+    pairs: tuple[tuple[str, str | None], ...]         #: every reason with its check (``None``: unknown)
+    unknown: tuple[str, ...] = ()                     #: reasons no active check uses, verbatim; never dropped
+    truncated: bool = False                           #: the source text was cut: more checks may have failed
+
+
+def canonical_reason(reason: str) -> str:
+    return _REASON_ALIASES.get(reason, reason)
+
+
+def reasons_to_checks(reasons: Iterable[str], level: Level | str, minor: int, *,
+                      partial_last: bool = False) -> CheckMapping:
+    """Map reason phrases to the check IDs active at ``level`` / policy ``minor``.
+
+    A reason that no active check uses is kept in ``unknown`` (and paired with ``None``). With
+    ``partial_last``, the last reason may be cut short: it maps only if it is a whole known
+    phrase that no longer phrase starts with.
+    """
+    level = Level(level)
+    reasons = list(reasons)
+    pairs, checks, unknown = [], [], []
+    for i, reason in enumerate(reasons):
+        canonical = canonical_reason(reason)
+        check = reason_to_check(canonical, level, minor)
+        if check and partial_last and i == len(reasons) - 1:
+            if any(r != reason and r.startswith(reason) and canonical_reason(r) != canonical for r in _KNOWN_REASONS):
+                check = None
+        pairs.append((reason, check))
+        if check is None:
+            unknown.append(reason)
+        elif check not in checks:
+            checks.append(check)
+    return CheckMapping(tuple(checks), tuple(pairs), tuple(unknown))
+
+
+def unquote_warning_header(value: str) -> tuple[str, bool]:
+    """``(text, complete)`` of a raw ``299 - "..."`` header value; ``(value, True)`` if it is not one.
+
+    ``complete`` is False when the closing quote is missing (the value itself was cut).
+    """
+    m = _WARNING_HEADER.match(value)
+    if not m:
+        return value, True
+    return re.sub(r"\\(.)", r"\1", m.group(3)), bool(m.group(4))
+
+
+def _depth_split(text: str) -> tuple[list[str], int]:
+    """Split at ``", "`` outside parentheses; also return the final parenthesis depth."""
+    parts, depth, start, i = [], 0, 0, 0
+    n = len(text)
+    while i < n:
+        ch = text[i]
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth = max(depth - 1, 0)
+        elif depth == 0 and ch == "," and text.startswith(", ", i):
+            parts.append(text[start:i])
+            start = i + 2
+            i += 1
+        i += 1
+    parts.append(text[start:])
+    return parts, depth
+
+
+def _well_formed(part: str) -> bool:
+    reason, sep, rest = part.partition(" (")
+    if not reason or any(ch in reason for ch in '()"'):
+        return False
+    return not sep or rest.endswith(")")
+
+
+def _item(part: str, cut: bool) -> Item:
+    reason, sep, rest = part.partition(" (")
+    if not sep:
+        return Item(part, "")
+    if not cut:
+        return Item(reason, rest[:-1] if rest.endswith(")") else rest)
+    _, depth = _depth_split("(" + rest)
+    return Item(reason, rest[:-1] if depth == 0 and rest.endswith(")") else rest)
+
+
+def split_items(text: str, *, truncated: bool = False) -> list[Item]:
+    """Split ``a (x, y), b, c (z)`` into ``[Item("a", "x, y"), Item("b", ""), Item("c", "z")]``.
+
+    With ``truncated``, the last part may be incomplete and is kept as far as it goes.
+    """
+    text = text.rstrip("\r\n")
+    if not text.strip():
+        return []
+    parts, depth = _depth_split(text)
+    body = parts[:-1] if truncated else parts
+    if not all(_well_formed(p) for p in body) or (depth and not truncated):
+        anchored = _anchor_split(text)
+        if anchored is not None:
+            parts = anchored
+    items = [_item(p, cut=truncated and i == len(parts) - 1) for i, p in enumerate(parts)]
+    return [it for it in items if it.reason or it.detail]
+
+
+def _anchor_split(text: str) -> list[str] | None:
+    """Split at ``", "`` where one item visibly ends and a reason-shaped one begins (the fallback for
+    values containing parentheses): the text since the last boundary ends with ``)`` or is a bare
+    reason, and what follows is a reason (letters first, no quotes, commas or parentheses) ending
+    at ``" ("``, ``", "`` or the end.
+    """
+    if not _BARE.match(text):
+        return None
+    starts = [0]
+    for m in re.finditer(", ", text):
+        before = text[starts[-1]:m.start()]
+        if (before.endswith(")") or _BARE.fullmatch(before)) and _BARE.match(text, m.end()):
+            starts.append(m.end())
+    return [text[a:b - 2] for a, b in zip(starts, starts[1:])] + [text[starts[-1]:]]
+
+
+def _looks_cut(body: str) -> bool:
+    """The structure shows the text stops mid-item (unclosed parenthesis, dangling separator)."""
+    if not body or body.endswith((",", " (", " ")):
+        return True
+    parts, depth = _depth_split(body)
+    if depth == 0:
+        return " (" in parts[-1] and not parts[-1].endswith(")")
+    anchored = _anchor_split(body)  # a value may hold a parenthesis: trust the reason anchors instead
+    return anchored is None or not (anchored[-1].endswith(")") or anchored[-1] in _KNOWN_REASONS)
+
+
+def parse_podsecurity_message(text: str, *, truncated: bool | None = None) -> Violation | None:
+    """Find and parse the PodSecurity part of ``text`` (a Status message, warning, annotation or raw
+    ``Warning`` header value); ``None`` if it has none.
+
+    ``truncated``: ``None`` detects it (a ``would violate`` text of exactly 256 runes, or one
+    that stops mid-item); ``True``/``False`` overrides the detection (e.g. when the caller
+    knows the response's warnings exceeded 4096 runes).
+    """
+    if not text:
+        return None
+    text, header_complete = unquote_warning_header(text)
+    m = _HEAD.search(text)
+    if not m:
+        return None
+    body = text[m.end():].rstrip("\r\n")
+    if truncated is None:
+        # only warnings are cut; denials and annotations are whole whatever their shape
+        truncated = m.group(1) == "would violate" and (
+            not header_complete or (m.start() == 0 and len(text) == TRUNCATION_RUNES) or _looks_cut(body))
+    items = split_items(body, truncated=truncated)
+    partial = bool(truncated) and _last_is_partial(body)
+    reason_cut = partial and " (" not in _depth_split(body)[0][-1]
+    return Violation(m.group(1), m.group(2), m.group(3), tuple(items), bool(truncated), partial, reason_cut,
+                     text[:m.start()])
+
+
+def _last_is_partial(body: str) -> bool:
+    """In a cut text, the last item is whole only if it closes its detail; a bare reason at the end may
+    have lost its detail (every upstream check gives one) or part of its own phrase."""
+    parts, depth = _depth_split(body)
+    return depth > 0 or not parts[-1].endswith(")")

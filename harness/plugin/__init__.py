@@ -1,0 +1,118 @@
+"""The pytest plugin (registered as ``harness.plugin``): hooks only, the wiring of the layers below.
+
+May import everything but the CLI. Its modules: ``options`` (the one config object from CLI, env
+and ini), ``collect`` (scenario files as items), ``session`` (per-process state: target, runtime,
+preflight), ``evidence`` (records written by hooks, never by tests) and ``allure`` (labels and
+attachments). Nothing here decides a verdict; that is ``harness.core``.
+
+Target: ``--kubeconfig``/``--context`` (or ``PSS_HARNESS_KUBECONFIG``) names an existing cluster;
+otherwise an embedded control plane is started once, in the controlling process, and shared
+with pytest-xdist workers. The preflight (version, identity, RBAC, enforcement canary) runs once
+before any item; a failure stops the session with the reason and the fix.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from harness.core.errors import HarnessError
+from harness.core.settings import HarnessConfig
+from harness.plugin import evidence
+from harness.plugin.collect import ScenarioFile, ScenarioItem, is_scenario_file
+from harness.plugin.options import add_options, get_config
+from harness.plugin.session import STATE, RunState, current_runtime as session_runtime, is_worker, prepare, runtime_for, shutdown
+
+__all__ = ["runtime_for"]
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    add_options(parser)
+    parser.addini("psa_reports", "directory for evidence and reports", default="reports")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for line in [
+        "integration: starts or uses a real control plane (kube-apiserver + etcd)",
+        "attack: a scenario the cluster must refuse at some level",
+        "control: a control scenario every level must admit",
+    ]:
+        config.addinivalue_line("markers", line)
+    config.stash[STATE] = RunState()
+    try:
+        cfg = get_config(config)
+    except HarnessError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    for directory in cfg.scenario_dirs:  # the user's own corpus, collected with the paths given
+        if directory not in config.args:
+            config.args.append(directory)
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector):
+    if is_scenario_file(file_path):
+        return ScenarioFile.from_parent(parent, path=file_path)
+    return None
+
+
+def _args_have_scenarios(config: pytest.Config) -> bool:
+    for arg in config.args:
+        path = Path(arg.split("::")[0])
+        if path.is_file() and is_scenario_file(path):
+            return True
+        if path.is_dir() and any(is_scenario_file(p) for p in path.rglob("*.y*ml")):
+            return True
+    return False
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """In the controlling process: start the target and run the preflight before any worker starts."""
+    config = session.config
+    if is_worker(config) or config.option.collectonly or not _args_have_scenarios(config):
+        return
+    prepare(config)
+
+
+@pytest.hookimpl(optionalhook=True)  # pytest-xdist's hook: absent with -p no:xdist
+def pytest_configure_node(node) -> None:
+    state = node.config.stash[STATE]
+    if state.target:
+        node.workerinput["psa_target"] = dict(state.target)
+    node.workerinput["psa_run_id"] = get_config(node.config).run_id
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    cfg: HarnessConfig = get_config(config)
+    where = f"kubeconfig {cfg.kubeconfig} ({cfg.sources.get('kubeconfig')})" if cfg.kubeconfig else \
+        "embedded control plane (no --kubeconfig)"
+    versions = ",".join(map(str, cfg.versions)) if cfg.versions else "auto (latest + declared boundaries)"
+    return [f"pss-harness: target {where}; run {cfg.run_id}; "
+            f"{'LIVE objects' if cfg.live else 'server-side dry-run'}",
+            f"pss-harness: levels {','.join(map(str, cfg.levels))}; modes {','.join(map(str, cfg.modes))}; "
+            f"versions {versions}; kinds {len(cfg.kinds)}"]
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if isinstance(item, ScenarioItem) and report.when == "call":
+        evidence.record_item(item, report, session_runtime(item.config))
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
+    config = session.config
+    state = config.stash.get(STATE, None)
+    if state is None:
+        return
+    evidence.close_records(config)
+    if not is_worker(config) and state.runtime is not None:
+        evidence.finish_run(config, state, exitstatus)
+    shutdown(config)
+
+
+@pytest.fixture(scope="session")
+def psa_runtime(request):
+    """The session's ``Runtime`` (cluster connection, namespaces, preflight), for custom tests."""
+    return runtime_for(request.config)

@@ -1,0 +1,195 @@
+"""Scenario files as pytest items: one item per scenario x kind x namespace policy."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from harness.core.errors import HarnessError, ScenarioError
+from harness.core.expectations import Expectation, Policy, expected
+from harness.core.model import LATEST, Level, Mode, PolicyVersion
+from harness.corpus.scenarios import ANNOTATION, Scenario, load_scenario
+from harness.core.verdict import Verdict, judge
+from harness.plugin.session import runtime_for
+
+__all__ = ["ScenarioFile", "ScenarioItem", "VerdictMismatch", "is_scenario_file", "policies_for"]
+
+_MARK_SAFE = re.compile(r"[^A-Za-z0-9_]")
+
+
+class VerdictMismatch(AssertionError):
+    """The cluster did not do what the scenario data says it owes."""
+
+
+def is_scenario_file(path: Path) -> bool:
+    if path.suffix not in (".yaml", ".yml") or any(p.startswith(("_", ".")) for p in path.parts[-2:]):
+        return False
+    try:
+        return ANNOTATION in path.read_text(errors="replace")
+    except OSError:
+        return False
+
+
+def marker_name(prefix: str, value: str) -> str:
+    return f"{prefix}_{_MARK_SAFE.sub('_', value)}"
+
+
+def policies_for(scenario: Scenario, levels, modes, versions) -> list[Policy]:
+    """The namespace policies a scenario is tested under.
+
+    ``versions=None`` means auto: ``latest`` plus, for each boundary the scenario declares, the
+    minor just below and the boundary itself. The privileged control level is tested once
+    (enforce, latest): it has no checks, so its version and mode change nothing.
+    """
+    if versions is None:
+        auto = {LATEST}
+        for b in scenario.boundaries():
+            auto |= {PolicyVersion(b - 1), PolicyVersion(b)}
+        versions = sorted(auto)
+    out = []
+    for level in levels:
+        if level is Level.PRIVILEGED:
+            out.append(Policy(level, Mode.ENFORCE if Mode.ENFORCE in modes else modes[0], LATEST))
+            continue
+        out += [Policy(level, mode, v) for mode in modes for v in versions]
+    return out
+
+
+class ScenarioFile(pytest.File):
+    """One scenario file; a malformed file is a collection error naming file, line and problem."""
+
+    def collect(self) -> Iterator["ScenarioItem"]:
+        from harness.plugin.options import get_config
+
+        try:
+            scenario = load_scenario(self.path)
+            cfg = get_config(self.config)
+        except HarnessError as exc:
+            raise self.CollectError(str(exc)) from None
+        seen = self.config.stash.setdefault(_SEEN_IDS, {})
+        if scenario.id in seen and seen[scenario.id] != self.path:
+            raise self.CollectError(str(ScenarioError(str(self.path),
+                                                      f"duplicate scenario id {scenario.id!r} (also in {seen[scenario.id]})")))
+        seen[scenario.id] = self.path
+        kinds = [k for k in scenario.kinds if k in cfg.kinds]
+        for policy in policies_for(scenario, cfg.levels, cfg.modes, cfg.versions):
+            for kind in kinds:
+                yield ScenarioItem.from_parent(self, name=f"{scenario.id}[{kind}-{policy.label}]",
+                                               scenario=scenario, kind=kind, policy=policy)
+
+    def repr_failure(self, excinfo, style=None):
+        if isinstance(excinfo.value, self.CollectError):
+            return str(excinfo.value.args[0])
+        return super().repr_failure(excinfo, style)
+
+
+_SEEN_IDS = pytest.StashKey[dict]()
+_MARKERS = pytest.StashKey[set]()
+_BY_FILE = pytest.StashKey[dict]()
+
+
+class ScenarioItem(pytest.Item):
+    """Submit one scenario as one kind into one policy's namespace and judge the answer."""
+
+    def __init__(self, *, scenario: Scenario, kind: str, policy: Policy, **kwargs):
+        super().__init__(**kwargs)
+        self.scenario, self.kind, self.policy = scenario, kind, policy
+        self.expectation: Expectation | None = None
+        self.execution = None
+        self.verdict: Verdict | None = None
+        self._prefetched = None  # a future of its Execution (or exception), sent with its siblings
+        marks = [marker_name("level", policy.level.value), marker_name("mode", policy.mode.value),
+                 marker_name("kind", kind.lower()), marker_name("severity", scenario.severity)]
+        marks += [marker_name("check", c) for c in scenario.check_ids()]
+        marks += [marker_name("attack", t) for t in scenario.attack]
+        marks += ["control"] if scenario.is_control else ["attack"]
+        registered = self.config.stash.setdefault(_MARKERS, set())
+        for m in marks:
+            if m not in registered:  # keep --strict-markers happy for corpus-defined names
+                self.config.addinivalue_line("markers", f"{m}: scenario marker added by pss-harness")
+                registered.add(m)
+            self.add_marker(m)
+        self.extra_keyword_matches.update(
+            {policy.level.value, policy.mode.value, kind, str(policy.version), scenario.severity,
+             *scenario.check_ids(), *scenario.attack, *scenario.cis})
+
+    def runtest(self) -> None:
+        rt = runtime_for(self.config)
+        self.expectation = expected(self.scenario, self.kind, self.policy, rt.server_minor)
+        audit = self.policy.mode is Mode.AUDIT
+        if audit and rt.audit is None:
+            pytest.skip("audit mode needs the cluster's audit log: pass --audit-log FILE or '!COMMAND' "
+                        "(the embedded control plane provides it)")
+        if self._prefetched is None:
+            self._prefetch(rt)
+        pending, self._prefetched = self._prefetched, None
+        result = pending.result()
+        if isinstance(result, BaseException):
+            raise result
+        self.execution = result
+        self.verdict = judge(self.expectation, self.execution.observation, self.policy, audit_observed=audit)
+        controller = self.execution.controller
+        if controller is not None and controller["reason"] != "FailedCreate":
+            self.verdict = Verdict(False, (*self.verdict.problems,
+                                           f"controller path: expected the {self.kind}'s controller to report "
+                                           f"FailedCreate with the PodSecurity denial; {controller['message']}"))
+        if not self.verdict.passed:
+            raise VerdictMismatch(self._explain())
+
+    def _prefetch(self, rt) -> None:
+        """Start this item's request together with its selected, not yet run siblings (same file).
+
+        Each item still makes its own request; they merely travel concurrently, and each item
+        waits for and judges its own observation when pytest runs it.
+        """
+        by_file = self.session.stash.get(_BY_FILE, None)
+        if by_file is None:
+            by_file = self.session.stash[_BY_FILE] = {}
+            for it in self.session.items:
+                if isinstance(it, ScenarioItem):
+                    by_file.setdefault(it.parent, []).append(it)
+        siblings = [it for it in by_file.get(self.parent, [])
+                    if it._prefetched is None and it.execution is None
+                    and not (it.policy.mode is Mode.AUDIT and rt.audit is None)]
+        if self not in siblings:
+            siblings.append(self)
+        futures = rt.submit_many([rt.submission(it.scenario, it.kind, it.policy) for it in siblings])
+        for it, future in zip(siblings, futures):
+            it._prefetched = future
+
+    def _explain(self) -> str:
+        exp, obs = self.expectation, self.execution.observation
+        lines = [
+            f"{self.scenario.id} as {self.kind} in namespace {self.execution.namespace} "
+            f"({self.policy.level} {self.policy.mode} {self.policy.version})",
+            f"  expected: {exp.outcome}" + (f"  checks: {', '.join(sorted(exp.checks))}" if exp.checks else "")
+            + (f"  audit: {', '.join(sorted(exp.audit_checks))}" if exp.audit_checks else ""),
+            f"            ({exp.reason})",
+            f"  observed: {obs.outcome} (HTTP {obs.status})"
+            + (f"  checks: {', '.join(sorted(obs.checks))}" if obs.checks else "")
+            + (f"  audit: {', '.join(sorted(obs.audit_violation.checks))}" if obs.audit_violation else ""),
+        ]
+        lines += [f"  - {p}" for p in self.verdict.problems]
+        exempt = (obs.audit_annotations or {}).get("pod-security.kubernetes.io/exempt")
+        if exempt:
+            lines.append(f"  cause: PodSecurity exempted this request (audit annotation exempt={exempt}); "
+                         f"check the {exempt} exemptions of the cluster's PodSecurity AdmissionConfiguration")
+        if obs.message:
+            lines.append(f"  server message: {obs.message}")
+        if self.execution.controller:
+            lines.append(f"  controller: {self.execution.controller}")
+        for w in obs.warnings:
+            lines.append(f"  warning: {w}")
+        lines.append(f"  scenario file: {self.scenario.path}")
+        return "\n".join(lines)
+
+    def repr_failure(self, excinfo, style=None):
+        if isinstance(excinfo.value, (VerdictMismatch, HarnessError)):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo, style)
+
+    def reportinfo(self):
+        return self.path, None, f"{self.scenario.id} [{self.kind} {self.policy.label}]"

@@ -1,0 +1,306 @@
+"""Evidence written by hooks, never by tests: one record per item, merged into a bundle at the end.
+
+Each process (controller or xdist worker) appends its items' records to
+``<reports>/evidence/<run-id>/records/<worker>.jsonl`` from ``pytest_runtest_makereport``, and
+labels the item for Allure (``allure_labels``). At the end of the session the controller merges
+the records with the run's metadata into the bundle (``bundle``): ``results.json``,
+``history.json``, ``index.html`` and ``SHA256SUMS``; it adds the run to the history store
+``<reports>/history.sqlite`` and removes the per-process record files.
+
+Records hold what was sent and what the server said, passed through ``redact``: never a URL,
+token, key or kubeconfig content. The run's own credentials and server address are registered
+as known secrets in every process before its first record is written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import functools
+import hashlib
+import json
+import os
+import platform
+import shutil
+import socket
+from pathlib import Path
+
+import pytest
+
+import harness
+from harness.plugin import allure as allure_labels
+from harness.reports import bundle
+from harness.reports import history
+from harness.reports.redact import default_redactor, secrets_from_client
+
+__all__ = ["close_records", "evidence_dir", "finish_run", "history_path", "record_item", "start_run"]
+
+_META = pytest.StashKey[dict]()
+_SECRETS_LOADED = pytest.StashKey[bool]()
+_RECORDS = pytest.StashKey[object]()
+#: CI variables worth recording as the runner's identity (values are redacted like everything else)
+_CI_VARS = ("CI", "GITHUB_REPOSITORY", "GITHUB_RUN_ID", "GITHUB_SHA", "CI_PROJECT_PATH", "CI_PIPELINE_ID",
+            "CI_COMMIT_SHA", "BUILD_TAG", "BUILD_NUMBER")
+
+
+def _now() -> str:
+    return _iso(datetime.datetime.now(datetime.timezone.utc).timestamp())
+
+
+def _iso(ts: float) -> str:
+    return datetime.datetime.fromtimestamp(ts, datetime.timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _reports_root(config: pytest.Config) -> Path:
+    root = Path(config.getini("psa_reports"))
+    return root if root.is_absolute() else Path(config.rootpath) / root
+
+
+def evidence_dir(config: pytest.Config, run_id: str) -> Path:
+    return _reports_root(config) / "evidence" / run_id
+
+
+def history_path(config: pytest.Config) -> Path:
+    """The run history store: ``<psa_reports>/history.sqlite``."""
+    return _reports_root(config) / "history.sqlite"
+
+
+def _worker(config: pytest.Config) -> str:
+    return getattr(config, "workerinput", {}).get("workerid", "main")
+
+
+def cluster_fingerprint(runtime) -> str:
+    """SHA-256 of the kube-system namespace UID: stable per cluster, reveals no address or secret."""
+    resp = runtime.cluster.request("GET", "/api/v1/namespaces/kube-system")
+    uid = resp.body.get("metadata", {}).get("uid", "") if resp.ok and isinstance(resp.body, dict) else ""
+    return hashlib.sha256(f"pss-harness:{uid}".encode()).hexdigest()[:32] if uid else "unknown"
+
+
+def embedded_fingerprint(version: str) -> str:
+    """The fingerprint of the embedded control plane: one per Kubernetes version.
+
+    Each run starts a fresh instance from the same binaries and admission configuration, so its
+    kube-system UID is new every time; runs on it are compared with each other per version.
+    """
+    return hashlib.sha256(f"pss-harness:embedded:{version}".encode()).hexdigest()[:32]
+
+
+def _register_secrets(config: pytest.Config, runtime) -> None:
+    """Teach this process's redactor the run's credentials and server address (once)."""
+    if config.stash.get(_SECRETS_LOADED, False) or runtime is None:
+        return
+    try:
+        default_redactor().add(secrets_from_client(runtime.cluster.api.configuration))
+    except AttributeError:
+        pass
+    config.stash[_SECRETS_LOADED] = True
+
+
+@functools.lru_cache(maxsize=None)
+def _file_sha256(path: str) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _shown_path(config: pytest.Config, path: Path) -> str:
+    """A scenario path relative to the rootdir (absolute paths say where someone's checkout lives)."""
+    return _relative(str(path), str(config.rootpath))
+
+
+@functools.lru_cache(maxsize=4096)
+def _relative(path: str, root: str) -> str:
+    try:
+        return Path(path).resolve().relative_to(Path(root).resolve()).as_posix()
+    except ValueError:
+        return path
+
+
+def _runner() -> dict:
+    from importlib import metadata
+
+    def version(dist: str) -> str | None:
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            return None
+
+    info = {"host": socket.gethostname(), "python": platform.python_version(), "platform": platform.platform(),
+            "pytest": pytest.__version__, "kubernetes-client": version("kubernetes"),
+            "allure-pytest": version("allure-pytest"), "pytest-xdist": version("pytest-xdist")}
+    info.update({f"env:{k}": os.environ[k] for k in _CI_VARS if os.environ.get(k)})
+    return {k: v for k, v in info.items() if v}
+
+
+def start_run(config: pytest.Config, cfg, state) -> None:
+    """Record the run's metadata (controller side, after the preflight)."""
+    _register_secrets(config, state.runtime)
+    pf = state.preflight
+    options = {k: (v if not isinstance(v, (tuple, list)) else [str(x) for x in v])
+               for k, v in dataclasses.asdict(cfg).items() if k not in ("sources",)}
+    options = {k: (str(v) if not isinstance(v, (str, int, bool, list, dict, type(None))) else v)
+               for k, v in options.items()}
+    if options.get("kubeconfig"):
+        options["kubeconfig"] = "(given)"
+    options["xdist_workers"] = getattr(config.option, "numprocesses", None)
+    instance = cluster_fingerprint(state.runtime)
+    meta = {
+        "run_id": cfg.run_id,
+        "started": _now(),
+        "harness_version": harness.__version__,
+        "target": "embedded" if cfg.embedded else "external",
+        "server_version": pf.server_version,
+        "cluster_fingerprint": embedded_fingerprint(state.embedded.version) if state.embedded else instance,
+        "cluster_instance": instance,
+        "identity": {"username": pf.identity, "groups": pf.groups},
+        "runner": _runner(),
+        "embedded_k8s_version": state.embedded.version if state.embedded else None,
+        "options": options,
+    }
+    config.stash[_META] = default_redactor().scrub(meta)
+    _junit_suite_properties(config, config.stash[_META])
+
+
+def _junit_suite_properties(config: pytest.Config, meta: dict) -> None:
+    """Run metadata as ``<testsuite><properties>`` in ``--junitxml`` (compatible with every junit_family)."""
+    try:
+        from _pytest.junitxml import xml_key
+    except ImportError:  # pragma: no cover - pytest internals moved
+        return
+    xml = config.stash.get(xml_key, None)
+    if xml is None:
+        return
+    for key in ("run_id", "server_version", "cluster_fingerprint", "target", "harness_version"):
+        if meta.get(key):
+            xml.add_global_property(f"pss-harness.{key}", meta[key])
+    xml.add_global_property("pss-harness.identity", (meta.get("identity") or {}).get("username", ""))
+
+
+def record_item(item, report, runtime) -> None:
+    """Append one item's evidence record (called from ``pytest_runtest_makereport``, call phase)."""
+    from harness.plugin.options import get_config
+
+    cfg = get_config(item.config)
+    run_id = getattr(item.config, "workerinput", {}).get("psa_run_id", cfg.run_id)
+    s, exp, ex, verdict = item.scenario, item.expectation, item.execution, item.verdict
+    if ex is not None and not item.config.stash.get(_SECRETS_LOADED, False):
+        _register_secrets(item.config, runtime)
+    obs = ex.observation if ex else None
+    now = datetime.datetime.now(datetime.timezone.utc).timestamp()
+    record = {
+        "nodeid": item.nodeid,
+        "name": item.name,
+        "scenario": s.id,
+        "title": s.title,
+        "gain": s.gain,
+        "level": s.level.value if s.level else None,
+        "file": _shown_path(item.config, s.path),
+        "scenario_sha256": _file_sha256(str(s.path)),
+        "references": list(s.references),
+        "kind": item.kind,
+        "policy": {"level": item.policy.level.value, "mode": item.policy.mode.value,
+                   "version": str(item.policy.version)},
+        "severity": s.severity,
+        "declared_checks": s.check_ids(),
+        "attack": list(s.attack), "ms_matrix": list(s.ms_matrix), "cis": list(s.cis), "nsa": s.nsa,
+        "result": "skipped" if report.skipped else ("passed" if report.passed else "failed"),
+        "skip_reason": report.longrepr[2] if report.skipped and isinstance(report.longrepr, tuple) else None,
+        "expected": None if exp is None else {"outcome": exp.outcome.value, "checks": sorted(exp.checks),
+                                              "audit_checks": sorted(exp.audit_checks), "reason": exp.reason},
+        "observed": obs.to_dict() if obs else None,
+        "problems": list(verdict.problems) if verdict else ([] if report.passed or report.skipped
+                                                            else [str(report.longrepr)[-2000:]]),
+        "namespace": ex.namespace if ex else None,
+        "request": ex.request if ex else None,
+        "manifest": ex.manifest if ex else None,
+        "started": _iso(ex.started) if ex else _iso(now - report.duration),
+        "finished": _iso(ex.started + ex.duration) if ex else _iso(now),
+        "duration": round(ex.duration, 4) if ex else round(report.duration, 4),
+        "controller": ex.controller if ex else None,
+        "worker": _worker(item.config),
+    }
+    record["controls"] = bundle.controls_of(record)
+    record, line = default_redactor().dumps(record)
+    if isinstance(report.longrepr, str):  # the failure text JUnit, Allure and the terminal show
+        report.longrepr = default_redactor().text(report.longrepr)
+    item.user_properties += [
+        ("scenario", s.id), ("kind", item.kind), ("policy", item.policy.label),
+        ("level", item.policy.level.value), ("mode", item.policy.mode.value), ("version", str(item.policy.version)),
+        ("severity", s.severity), ("controls", ",".join(record["controls"])),
+        ("expected", record["expected"]["outcome"] if exp else ""),
+        ("expected_checks", ",".join(record["expected"]["checks"]) if exp else ""),
+        ("observed", obs.outcome.value if obs else ""),
+        ("checks", ",".join(sorted(obs.checks)) if obs else ""),
+        ("http_status", obs.status if obs else ""),
+        ("attack", ",".join(s.attack)), ("cis", ",".join(s.cis)),
+        ("audit_id", obs.audit_id if obs else ""),
+    ]
+    allure_labels.annotate(item, record)
+    _records_file(item.config, run_id).write(line + "\n")
+    item.psa_record = record
+
+
+def _records_file(config: pytest.Config, run_id: str):
+    """This process's open ``records/<worker>.jsonl`` (closed, so flushed, by ``close_records``)."""
+    fh = config.stash.get(_RECORDS, None)
+    if fh is None:
+        path = evidence_dir(config, run_id) / "records" / f"{_worker(config)}.jsonl"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fh = config.stash[_RECORDS] = path.open("a", encoding="utf-8")
+    return fh
+
+
+def close_records(config: pytest.Config) -> None:
+    """Close this process's record file (every process, before the controller merges them)."""
+    fh = config.stash.get(_RECORDS, None)
+    if fh is not None:
+        fh.close()
+        del config.stash[_RECORDS]
+
+
+def finish_run(config: pytest.Config, state, exitstatus) -> Path | None:
+    """Merge every process's records into the bundle and the history store (controller side).
+
+    Every process has closed its record file (``close_records``, from ``pytest_sessionfinish``).
+    """
+    meta = config.stash.get(_META, None)
+    if meta is None:
+        return None
+    directory = evidence_dir(config, meta["run_id"])
+    records = []
+    for part in sorted((directory / "records").glob("*.jsonl")):
+        records += [json.loads(line) for line in part.read_text(encoding="utf-8").splitlines() if line.strip()]
+    records.sort(key=lambda r: r["nodeid"])
+    counts: dict[str, int] = {}
+    for r in records:
+        counts[r["result"]] = counts.get(r["result"], 0) + 1
+    scenarios = {r["scenario"]: r["scenario_sha256"] for r in records if r.get("scenario_sha256")}
+    meta = dict(meta, finished=_now(), exit_status=int(exitstatus), counts=counts, items=len(records),
+                scenarios=scenarios, corpus_sha256=bundle.corpus_digest(scenarios) if scenarios else None)
+    results = {"schema": bundle.SCHEMA, "run": meta, "results": records}
+    tr = config.pluginmanager.get_plugin("terminalreporter")
+    snapshot = None
+    db = history_path(config)
+    try:
+        history.record_run(db, results)
+        snapshot = history.snapshot(db, meta["run_id"], meta["cluster_fingerprint"])
+    except Exception as exc:  # the evidence matters more than its history: report and go on
+        if tr:
+            tr.write_line(f"pss-harness: could not update the history store {db}: {exc}")
+    bundle.write_bundle(directory, results, snapshot)
+    shutil.rmtree(directory / "records", ignore_errors=True)
+    bundle.write_sums(directory)  # the record files are gone: sums over the final content
+    digest = bundle.sums_digest(directory)
+    if snapshot is not None:
+        try:
+            history.set_bundle_digest(db, meta["run_id"], digest)
+        except Exception:
+            pass
+    alluredir = getattr(config.option, "allure_report_dir", None)
+    if alluredir:
+        allure_labels.write_environment(alluredir, meta)
+    if tr:
+        tr.write_line(f"pss-harness: evidence for {len(records)} item(s) in {directory}/ "
+                      f"(index.html; SHA256SUMS sha256 {digest})")
+        if snapshot and snapshot.get("changes"):
+            tr.write_line(f"pss-harness: {len(snapshot['changes'])} control(s) changed since run "
+                          f"{snapshot['previous']['run_id']} on this cluster (see index.html#history)")
+    return directory / bundle.RESULTS

@@ -1,0 +1,162 @@
+"""The plugin's options, resolved once into the frozen ``HarnessConfig`` (CLI > environment > ini > default).
+
+Every setting has one CLI option and one ini key sharing a help string; the environment
+variables ``PSS_HARNESS_KUBECONFIG`` and ``PSS_HARNESS_CONTEXT`` point the run at an existing
+cluster without editing files. No other module calls ``getoption``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from pathlib import Path
+
+import pytest
+
+from harness.core.errors import UsageError
+from harness.core.settings import HarnessConfig
+from harness.core.model import Level, Mode, PolicyVersion
+from harness.core.kinds import KIND_NAMES
+from harness.core.model import DEFAULT_K8S_VERSION
+
+__all__ = ["add_options", "get_config"]
+
+# name: (cli flag, help, default)
+_OPTIONS: dict[str, tuple[str, str, str | None]] = {
+    "kubeconfig": ("--kubeconfig", "kubeconfig of an existing cluster to test; without it (and without "
+                   "PSS_HARNESS_KUBECONFIG) an embedded control plane is started", None),
+    "context": ("--context", "kubeconfig context to use (default: its current context)", None),
+    "k8s_version": ("--k8s-version", f"Kubernetes version of the embedded control plane (default {DEFAULT_K8S_VERSION})", None),
+    "levels": ("--psa-levels", "comma-separated levels to test (privileged is the control level)",
+               "privileged,baseline,restricted"),
+    "modes": ("--psa-modes", "comma-separated modes to test", "enforce,warn,audit"),
+    "versions": ("--psa-versions", "comma-separated policy versions (latest, v1.N), or 'auto': latest plus "
+                 "each version boundary a scenario declares", "auto"),
+    "kinds": ("--psa-kinds", "comma-separated resource kinds to submit", ",".join(KIND_NAMES)),
+    "scenarios": ("--psa-scenarios", "comma-separated extra scenario directories to collect (your own corpus)", None),
+    "live": ("--live", "create objects for real (and delete them) instead of server-side dry-run; also asserts "
+             "the controller path (FailedCreate) where a controller manager runs. Not for production clusters", None),
+    "keep_namespaces": ("--keep-namespaces", "do not delete the test namespaces at the end (debugging)", None),
+    "namespace_map": ("--psa-namespace-map", "YAML file mapping policies (e.g. restricted-enforce-latest) to "
+                      "existing, pre-labelled namespaces, for runners that may not create namespaces", None),
+    "audit_log": ("--audit-log", "for an existing cluster: a JSON-lines audit log FILE, or '!COMMAND' printing "
+                  "audit events; without it, audit-mode items are skipped with the reason", None),
+    "run_id": ("--psa-run-id", "identifier of this run (default: random)", None),
+    "sweep_after": ("--psa-sweep-after", "delete namespaces left by crashed runs when older than this many "
+                    "minutes", "60"),
+}
+_FLAGS = {"live", "keep_namespaces"}
+_ENV = {"kubeconfig": "PSS_HARNESS_KUBECONFIG", "context": "PSS_HARNESS_CONTEXT", "audit_log": "PSS_HARNESS_AUDIT_LOG"}
+
+
+
+
+def add_options(parser: pytest.Parser) -> None:
+    group = parser.getgroup("pss-harness", "PodSecurity admission validation")
+    for name, (flag, help_, default) in _OPTIONS.items():
+        if name in _FLAGS:
+            group.addoption(flag, dest=f"psa_{name}", action="store_true", default=None, help=help_)
+            parser.addini(f"psa_{name}", help_, type="bool", default=False)
+        else:
+            shown = f" (default: {default})" if default else ""
+            group.addoption(flag, dest=f"psa_{name}", default=None, help=help_ + shown)
+            parser.addini(f"psa_{name}", help_, default=default)
+
+
+def _raw(config: pytest.Config, name: str) -> tuple[object, str]:
+    cli = config.getoption(f"psa_{name}")
+    if cli is not None:
+        return cli, "command line"
+    if name in _ENV and os.environ.get(_ENV[name]):
+        return os.environ[_ENV[name]], f"${_ENV[name]}"
+    ini = config.getini(f"psa_{name}")
+    default = _OPTIONS[name][2]
+    if ini not in (None, "", False) and ini != default:
+        return ini, "ini"
+    return (False if name in _FLAGS else default), "default"
+
+
+def _csv(text: str) -> list[str]:
+    return [t.strip() for t in str(text).split(",") if t.strip()]
+
+
+def get_config(config: pytest.Config) -> HarnessConfig:
+    """Resolve (once per pytest config) and validate every setting; bad values raise ``UsageError``."""
+    cached = getattr(config, "_psa_config", None)
+    if cached is not None:
+        return cached
+    values, sources = {}, {}
+    for name in _OPTIONS:
+        values[name], src = _raw(config, name)
+        if src != "default":
+            sources[name] = src
+    levels = tuple(Level.parse(t, "--psa-levels value") for t in _csv(values["levels"]))
+    modes = tuple(Mode.parse(t, "--psa-modes value") for t in _csv(values["modes"]))
+    versions = None if str(values["versions"]).strip() == "auto" else \
+        tuple(PolicyVersion.parse(t, "--psa-versions value") for t in _csv(values["versions"]))
+    kinds = tuple(_csv(values["kinds"]))
+    bad = [k for k in kinds if k not in KIND_NAMES]
+    if bad:
+        raise UsageError(f"--psa-kinds: unknown kind(s) {bad} (known: {', '.join(KIND_NAMES)})")
+    if not levels or not modes or not kinds:
+        raise UsageError("--psa-levels, --psa-modes and --psa-kinds must each name at least one value")
+    ns_map = _load_namespace_map(values["namespace_map"]) if values["namespace_map"] else {}
+    try:
+        sweep = int(values["sweep_after"])
+    except ValueError:
+        raise UsageError(f"--psa-sweep-after {values['sweep_after']!r}: a whole number of minutes") from None
+    kubeconfig = values["kubeconfig"]
+    if kubeconfig and not Path(str(kubeconfig)).expanduser().is_file():
+        raise UsageError(f"--kubeconfig {kubeconfig}: no such file")
+    resolved = HarnessConfig(
+        kubeconfig=str(Path(str(kubeconfig)).expanduser()) if kubeconfig else None,
+        context=values["context"],
+        k8s_version=values["k8s_version"],
+        levels=levels, modes=modes, versions=versions, kinds=kinds,
+        scenario_dirs=tuple(_scenario_dirs(values["scenarios"])),
+        live=bool(values["live"]), keep_namespaces=bool(values["keep_namespaces"]),
+        namespace_map=ns_map,
+        audit_log=values["audit_log"],
+        run_id=_run_id(config, values["run_id"]),
+        sweep_after_minutes=sweep,
+        sources=sources,
+    )
+    config._psa_config = resolved
+    return resolved
+
+
+def _scenario_dirs(text: object) -> list[str]:
+    dirs = _csv(text) if text else []
+    for d in dirs:
+        if not Path(d).is_dir():
+            raise UsageError(f"--psa-scenarios {d}: no such directory")
+    return dirs
+
+
+_RUN_ID = re.compile(r"^[a-z0-9]{1,16}$")
+
+
+def _run_id(config: pytest.Config, given: object) -> str:
+    """xdist workers take the controller's id, so every process names and labels alike."""
+    inherited = getattr(config, "workerinput", {}).get("psa_run_id")
+    if inherited:
+        return inherited
+    if given is None:
+        return uuid.uuid4().hex[:8]
+    if not _RUN_ID.match(str(given)):
+        raise UsageError(f"--psa-run-id {given!r}: 1-16 lower-case letters or digits (it names namespaces)")
+    return str(given)
+
+
+def _load_namespace_map(path: str) -> dict[str, str]:
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise UsageError(f"--psa-namespace-map {path}: {exc}") from None
+    if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
+        raise UsageError(f"--psa-namespace-map {path}: must map policy names (e.g. restricted-enforce-latest) "
+                         "to namespace names")
+    return data

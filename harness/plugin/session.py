@@ -1,0 +1,112 @@
+"""Per-process run state of the plugin: the target, the ``Runtime`` and the preflight.
+
+May import the core, the cluster layer, ``embedded`` and the plugin's evidence writer; it holds
+what the hooks and the scenario items share, so neither imports the other.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.core.errors import HarnessError
+from harness.plugin import evidence
+from harness.plugin.options import get_config
+
+__all__ = ["STATE", "RunState", "current_runtime", "is_worker", "prepare", "runtime_for", "shutdown", "state_of"]
+
+STATE = pytest.StashKey["RunState"]()
+
+
+class RunState:
+    """Per-process run state: the embedded cluster (controller only), the runtime, the preflight."""
+
+    def __init__(self) -> None:
+        self.embedded = None
+        self.runtime = None
+        self.preflight = None
+        self.target: dict | None = None  # kubeconfig, context, audit_log, server_minor
+
+
+def state_of(config: pytest.Config) -> "RunState":
+    return config.stash[STATE]
+
+
+def current_runtime(config: pytest.Config):
+    """This process's ``Runtime`` if it exists (None before the first item ran)."""
+    return config.stash[STATE].runtime
+
+
+def is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def _start_target(config: pytest.Config) -> dict:
+    """Resolve the target, starting the embedded control plane when no kubeconfig is given."""
+    state, cfg = config.stash[STATE], get_config(config)
+    if state.target is not None:
+        return state.target
+    if cfg.embedded:
+        from harness.embedded import EmbeddedCluster
+
+        tr = config.pluginmanager.get_plugin("terminalreporter")
+        say = (lambda m: tr.write_line(f"pss-harness: {m}")) if tr else (lambda m: None)
+        say("starting the embedded control plane (no --kubeconfig given)")
+        state.embedded = EmbeddedCluster(cfg.k8s_version, progress=say).start()
+        say(f"Kubernetes {state.embedded.version} ready in {state.embedded.started_seconds:.1f}s")
+        state.target = {"kubeconfig": str(state.embedded.kubeconfig), "context": None,
+                        "audit_log": str(state.embedded.audit_log.path)}
+    else:
+        state.target = {"kubeconfig": cfg.kubeconfig, "context": cfg.context, "audit_log": cfg.audit_log}
+    return state.target
+
+
+def _make_runtime(config: pytest.Config, target: dict, worker: str, server_minor: int | None = None):
+    from harness.cluster.runtime import AuditSource, Runtime
+
+    cfg = get_config(config)
+    audit = AuditSource(target["audit_log"]) if target.get("audit_log") else None
+    return Runtime(cfg, target["kubeconfig"], target["context"], audit=audit, worker=worker,
+                   server_minor=server_minor)
+
+
+def prepare(config: pytest.Config) -> None:
+    state = config.stash[STATE]
+    try:
+        target = _start_target(config)
+        state.runtime = _make_runtime(config, target, "main")
+        state.preflight = state.runtime.preflight()
+        swept = state.runtime.sweep_orphans()
+    except HarnessError as exc:
+        shutdown(config)
+        pytest.exit(f"pss-harness: {exc}", returncode=3)
+    target["server_minor"] = state.preflight.server_minor
+    tr = config.pluginmanager.get_plugin("terminalreporter")
+    if tr:
+        pf = state.preflight
+        tr.write_line(f"pss-harness: server {pf.server_version}, identity {pf.identity}; RBAC ok; "
+                      f"canary denied by PodSecurity" + (f"; swept {len(swept)} orphan namespace(s)" if swept else ""))
+    evidence.start_run(config, get_config(config), state)
+
+
+def runtime_for(config: pytest.Config):
+    """This process's ``Runtime``, created on first use (workers: from the controller's target)."""
+    state = config.stash[STATE]
+    if state.runtime is not None:
+        return state.runtime
+    if is_worker(config):
+        target = config.workerinput.get("psa_target")
+        if not target:
+            raise HarnessError("this worker got no cluster target from the controller")
+        state.runtime = _make_runtime(config, target, config.workerinput["workerid"], target.get("server_minor"))
+    else:
+        prepare(config)
+    return state.runtime
+
+
+def shutdown(config: pytest.Config) -> None:
+    state = config.stash[STATE]
+    if state.runtime is not None:
+        state.runtime.cleanup()
+    if state.embedded is not None:
+        state.embedded.stop()
+        state.embedded = None

@@ -1,0 +1,339 @@
+"""The evidence bundle: ``results.json``, ``history.json``, ``index.html`` and ``SHA256SUMS`` in one directory.
+
+    reports/evidence/<run-id>/
+        results.json    {"schema", "run": {...metadata...}, "results": [one record per item]}
+        history.json    trend of the last runs on this cluster and the controls that changed
+        index.html      self-contained report (inline CSS, JS and SVG; no network)
+        SHA256SUMS      "<sha256>  <path>" for every other file (``sha256sum -c SHA256SUMS`` works)
+
+``verify`` detects every changed, added and removed file; ``build`` regenerates the HTML and the
+sums from ``results.json``; ``merge`` joins the bundles of several shards of one run into a new
+bundle, after verifying each. Nothing here needs pytest or a cluster.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import re
+from pathlib import Path
+from typing import Iterable
+
+from harness.core.errors import UsageError
+
+__all__ = [
+    "RESULTS",
+    "SCHEMA",
+    "SUMS",
+    "Verification",
+    "build",
+    "control_summary",
+    "controls_of",
+    "corpus_digest",
+    "load_results",
+    "merge",
+    "sums_digest",
+    "verify",
+    "write_bundle",
+    "write_sums",
+]
+
+SCHEMA = "pss-harness/evidence/v1"
+RESULTS, HISTORY, INDEX, SUMS = "results.json", "history.json", "index.html", "SHA256SUMS"
+DIFF = "diff.json"  # an upgrade diff (pss-harness diff --bundle), shown as its own section
+CONTROL_ROW = "(control scenarios)"   #: matrix row of control (must-admit) scenarios
+_SUM_LINE = re.compile(r"^([0-9a-f]{64}) [ *](.+)$")
+
+
+# -- records --------------------------------------------------------------------------------
+
+def controls_of(record: dict) -> list[str]:
+    """The check ids one item's record is evidence for (the rows of the matrix it counts in).
+
+    The checks the expectation names (denial, warning or audit annotation) at the item's policy;
+    for an item expected to be admitted (privileged level, or a check that is not active at that
+    level or version), the scenario's declared checks; for a control scenario, ``CONTROL_ROW``.
+    """
+    exp = record.get("expected") or {}
+    named = sorted(set(exp.get("checks") or []) | set(exp.get("audit_checks") or []))
+    if named:
+        return named
+    return sorted(record.get("declared_checks") or []) or [CONTROL_ROW]
+
+
+def control_summary(records: Iterable[dict]) -> dict[tuple[str, str, str], dict]:
+    """(check, level, mode) -> counts and a status: failed if any failed, else passed if any passed, else skipped."""
+    out: dict[tuple[str, str, str], dict] = {}
+    for r in records:
+        for check in r.get("controls") or controls_of(r):
+            key = (check, r["policy"]["level"], r["policy"]["mode"])
+            cell = out.setdefault(key, {"passed": 0, "failed": 0, "skipped": 0, "items": []})
+            cell[r["result"] if r["result"] in ("passed", "failed") else "skipped"] += 1
+            cell["items"].append(r["nodeid"])
+    for cell in out.values():
+        cell["status"] = "failed" if cell["failed"] else ("passed" if cell["passed"] else "skipped")
+    return out
+
+
+def corpus_digest(scenarios: dict[str, str]) -> str:
+    """SHA-256 over the lines ``<scenario id> <sha256 of its file>\\n`` sorted by id.
+
+    ``run.scenarios`` holds the per-file digests, so an auditor can recompute both with
+    ``sha256sum``; a merge of shards can recompute it from the shards' maps.
+    """
+    text = "".join(f"{sid} {digest}\n" for sid, digest in sorted(scenarios.items()))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def load_results(directory: str | Path) -> dict:
+    """The ``results.json`` of a bundle directory (or the file itself), checked for its shape."""
+    path = Path(directory)
+    path = path / RESULTS if path.is_dir() else path
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such file; give an evidence directory such as reports/evidence/<run-id>") from None
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"{path}: not a readable results.json ({exc})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("run"), dict) or not isinstance(data.get("results"), list):
+        raise UsageError(f"{path}: not a pss-harness results.json (needs 'run' and 'results')")
+    return data
+
+
+def dump_json(data) -> str:
+    return json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def dump_results(results: dict) -> str:
+    """``results.json`` text: the metadata indented, then one item record per line (grep- and diff-friendly)."""
+    head = {k: v for k, v in results.items() if k != "results"}
+    lines = [json.dumps(r, sort_keys=True, ensure_ascii=False) for r in results.get("results", [])]
+    text = json.dumps(head, indent=1, sort_keys=True, ensure_ascii=False)
+    return text[:-1].rstrip() + ',\n "results": [\n' + ",\n".join(lines) + ("\n" if lines else "") + "]\n}\n"
+
+
+# -- SHA256SUMS ------------------------------------------------------------------------------
+
+def _files(directory: Path) -> list[str]:
+    out = []
+    for root, dirs, files in os.walk(directory):
+        dirs.sort()
+        for name in sorted(files):
+            rel = (Path(root) / name).relative_to(directory).as_posix()
+            if rel != SUMS:
+                out.append(rel)
+    return out
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def write_sums(directory: str | Path) -> Path:
+    """Write ``SHA256SUMS`` over every other file under ``directory`` (sha256sum's format)."""
+    directory = Path(directory)
+    lines = [f"{_sha256(directory / rel)}  {rel}\n" for rel in _files(directory)]
+    out = directory / SUMS
+    out.write_text("".join(lines))
+    return out
+
+
+def sums_digest(directory: str | Path) -> str:
+    """SHA-256 of ``SHA256SUMS``: one value that pins the whole bundle (kept in the history store)."""
+    return _sha256(Path(directory) / SUMS)
+
+
+@dataclasses.dataclass(frozen=True)
+class Verification:
+    """What ``verify`` found; ``ok`` only if nothing changed, appeared or disappeared."""
+
+    directory: Path
+    checked: int = 0
+    changed: tuple[str, ...] = ()
+    added: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    malformed: tuple[str, ...] = ()   #: SHA256SUMS lines that cannot be read, or a missing SHA256SUMS
+
+    @property
+    def ok(self) -> bool:
+        return not (self.changed or self.added or self.removed or self.malformed)
+
+    def lines(self) -> list[str]:
+        """One line per problem, naming the file."""
+        return ([f"changed: {p}" for p in self.changed] + [f"added: {p}" for p in self.added]
+                + [f"removed: {p}" for p in self.removed] + [f"malformed: {p}" for p in self.malformed])
+
+
+def verify(directory: str | Path) -> Verification:
+    """Compare every file under ``directory`` with ``SHA256SUMS``."""
+    directory = Path(directory)
+    sums = directory / SUMS
+    if not directory.is_dir():
+        raise UsageError(f"{directory}: no such directory")
+    if not sums.is_file():
+        return Verification(directory, malformed=(f"{SUMS} is missing: nothing to verify against",))
+    listed: dict[str, str] = {}
+    malformed = []
+    for n, line in enumerate(sums.read_text(errors="replace").splitlines(), 1):
+        m = _SUM_LINE.match(line)
+        if not m or m.group(2).startswith("/") or ".." in Path(m.group(2)).parts:
+            malformed.append(f"{SUMS} line {n}: {line[:120]!r}")
+            continue
+        listed[m.group(2)] = m.group(1)
+    present = set(_files(directory))
+    changed = sorted(p for p in listed if p in present and _sha256(directory / p) != listed[p])
+    return Verification(directory, len(listed), tuple(changed), tuple(sorted(present - set(listed))),
+                        tuple(sorted(set(listed) - present)), tuple(malformed))
+
+
+# -- writing, building, merging --------------------------------------------------------------
+
+def write_bundle(directory: str | Path, results: dict, history: dict | None = None,
+                 diff: dict | None = None) -> Path:
+    """Write ``results.json``, ``history.json`` and ``diff.json`` (if given), ``index.html`` and ``SHA256SUMS``."""
+    from harness.reports.html import render
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    results = dict(results, schema=results.get("schema", SCHEMA))
+    (directory / RESULTS).write_text(dump_results(results))
+    if history is not None:
+        (directory / HISTORY).write_text(dump_json(history))
+    if diff is not None:
+        (directory / DIFF).write_text(dump_json(diff))
+    else:
+        diff = _load_json(directory / DIFF)
+    (directory / INDEX).write_text(render(results, history, diff))
+    return write_sums(directory)
+
+
+def _load_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def add_diff(directory: str | Path, diff: dict) -> Path:
+    """Put an upgrade diff into a bundle (a new one if ``directory`` holds none) and re-seal it."""
+    directory = Path(directory)
+    if (directory / RESULTS).is_file():
+        if (directory / SUMS).is_file() and not verify(directory).ok:
+            raise UsageError(f"{directory}: the bundle fails verification; refusing to add a diff to it")
+        results = load_results(directory)
+    else:
+        results = {"run": {"run_id": "diff", "started": diff.get("started"), "finished": diff.get("finished"),
+                           "server_version": diff.get("to"), "cluster_fingerprint": "n/a"}, "results": []}
+    return write_bundle(directory, results, _load_history(directory), diff)
+
+
+def _load_history(directory: Path) -> dict | None:
+    try:
+        return json.loads((directory / HISTORY).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def build(directory: str | Path, *, history_db: str | Path | None = None, force: bool = False) -> Path:
+    """Regenerate ``index.html`` (and ``history.json`` from ``history_db``) and ``SHA256SUMS``.
+
+    Refuses if ``results.json`` or ``history.json`` no longer match an existing ``SHA256SUMS``
+    (rebuilding would launder the change) unless ``force``.
+    """
+    from harness.reports import history as hist
+
+    directory = Path(directory)
+    results = load_results(directory)
+    if (directory / SUMS).is_file() and not force:
+        v = verify(directory)
+        tampered = [p for p in (*v.changed, *v.removed, *v.malformed) if p in (RESULTS, HISTORY) or p.startswith(SUMS)]
+        if tampered:
+            raise UsageError(f"{directory}: {', '.join(tampered)} no longer match {SUMS}; refusing to rebuild "
+                             "over a changed bundle (pss-harness report verify shows what changed; --force overrides)")
+    snapshot = _load_history(directory)
+    if history_db:
+        run = results["run"]
+        snapshot = hist.snapshot(history_db, run["run_id"], run.get("cluster_fingerprint", "unknown"))
+    return write_bundle(directory, results, snapshot)
+
+
+def merge(out: str | Path, directories: Iterable[str | Path], *, check: bool = True) -> Path:
+    """Join the bundles of several shards of one run into a new bundle at ``out``.
+
+    Each shard is verified first (``check``). The shards must come from one cluster and one
+    corpus (no scenario id with two file digests), and no item may appear in two shards. The
+    merged run lists its shards (run id, times, digest of each shard's ``SHA256SUMS``); its
+    history view is left out (``build --history DB`` adds one).
+    """
+    directories = [Path(d) for d in directories]
+    if not directories:
+        raise UsageError("report merge needs at least one evidence directory to merge")
+    shards = []
+    for d in directories:
+        if check:
+            v = verify(d)
+            if not v.ok:
+                raise UsageError(f"shard {d} fails verification ({'; '.join(v.lines())}); "
+                                 "merge only intact bundles (or pass --no-verify)")
+        shards.append((d, load_results(d)))
+    runs = [s["run"] for _, s in shards]
+    fingerprints = sorted({r.get("cluster_fingerprint", "unknown") for r in runs})
+    if len(fingerprints) > 1:
+        raise UsageError(f"the shards come from different clusters (fingerprints {', '.join(fingerprints)}); "
+                         "merge shards of one run against one cluster")
+    scenarios: dict[str, str] = {}
+    for (d, s), run in zip(shards, runs):
+        for sid, digest in (run.get("scenarios") or {}).items():
+            if scenarios.setdefault(sid, digest) != digest:
+                raise UsageError(f"scenario {sid!r} differs between the shards (shard {d}); "
+                                 "merge shards that ran the same corpus")
+    seen: dict[str, Path] = {}
+    records = []
+    for d, s in shards:
+        for r in s["results"]:
+            if r["nodeid"] in seen:
+                raise UsageError(f"item {r['nodeid']} is in both {seen[r['nodeid']]} and {d}; the shards overlap")
+            seen[r["nodeid"]] = d
+            records.append(r)
+    records.sort(key=lambda r: r["nodeid"])
+    counts: dict[str, int] = {}
+    for r in records:
+        counts[r["result"]] = counts.get(r["result"], 0) + 1
+    shard_ids = sorted(r["run_id"] for r in runs)
+    first = runs[0]
+    meta = {
+        "run_id": "merged-" + hashlib.sha256(" ".join(shard_ids).encode()).hexdigest()[:8],
+        "started": min(r.get("started", "") for r in runs),
+        "finished": max(r.get("finished", "") or "" for r in runs),
+        "cluster_fingerprint": fingerprints[0],
+        "server_version": _same(runs, "server_version"),
+        "harness_version": _same(runs, "harness_version"),
+        "identity": first.get("identity"),
+        "target": _same(runs, "target"),
+        "options": first.get("options"),
+        "scenarios": scenarios,
+        "corpus_sha256": corpus_digest(scenarios) if scenarios else None,
+        "counts": counts,
+        "items": len(records),
+        "exit_status": max(int(r.get("exit_status", 0)) for r in runs),
+        "shards": [{"run_id": r["run_id"], "started": r.get("started"), "finished": r.get("finished"),
+                    "items": len(s["results"]), "bundle_sha256": sums_digest(d) if (d / SUMS).is_file() else None}
+                   for (d, s), r in zip(shards, runs)],
+    }
+    merged = {"schema": SCHEMA, "run": meta, "results": records}
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        raise UsageError(f"{out} exists and is not empty; merge into a new directory")
+    write_bundle(out, merged)
+    return out
+
+
+def _same(runs: list[dict], key: str):
+    values = sorted({str(r.get(key)) for r in runs})
+    return runs[0].get(key) if len(values) == 1 else " | ".join(values)

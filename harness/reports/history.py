@@ -1,0 +1,155 @@
+"""The local run history: one row per run and one per control, in ``reports/history.sqlite``.
+
+A *control* is one (check id x level x mode) cell of the evidence matrix (``bundle.control_summary``);
+its status in a run is ``failed`` if any item failed, else ``passed`` if any passed, else
+``skipped``. ``snapshot`` answers the two questions the HTML report shows: the trend of the last
+runs on the same cluster (by fingerprint) and which controls changed since the previous one.
+
+    >>> import tempfile, os
+    >>> db = os.path.join(tempfile.mkdtemp(), "history.sqlite")
+    >>> run = {"run": {"run_id": "r1", "started": "2026-01-01T00:00:00+00:00", "cluster_fingerprint": "f"},
+    ...        "results": []}
+    >>> record_run(db, run); [r["run_id"] for r in trend(db, "f")]
+    ['r1']
+
+Writers on the same file are serialised by SQLite's own locking (xdist controllers of parallel
+runs may share it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from pathlib import Path
+from typing import Iterator
+
+__all__ = ["bundle_digest", "changes", "previous_run", "record_run", "set_bundle_digest", "snapshot", "trend"]
+
+TREND_LENGTH = 20
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    started TEXT NOT NULL,
+    finished TEXT,
+    server_version TEXT,
+    fingerprint TEXT NOT NULL,
+    harness_version TEXT,
+    corpus_sha256 TEXT,
+    total INTEGER NOT NULL,
+    passed INTEGER NOT NULL,
+    failed INTEGER NOT NULL,
+    skipped INTEGER NOT NULL,
+    bundle_sha256 TEXT
+);
+CREATE TABLE IF NOT EXISTS controls (
+    run_id TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+    check_id TEXT NOT NULL,
+    level TEXT NOT NULL,
+    mode TEXT NOT NULL,
+    passed INTEGER NOT NULL,
+    failed INTEGER NOT NULL,
+    skipped INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    PRIMARY KEY (run_id, check_id, level, mode)
+);
+CREATE INDEX IF NOT EXISTS runs_by_cluster ON runs (fingerprint, started);
+"""
+
+
+@contextlib.contextmanager
+def _db(path: str | Path) -> Iterator[sqlite3.Connection]:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(str(path), timeout=30)
+    conn.row_factory = sqlite3.Row
+    try:
+        conn.executescript(_SCHEMA)
+        with conn:
+            yield conn
+    finally:
+        conn.close()
+
+
+def record_run(path: str | Path, results: dict) -> None:
+    """Add (or replace) the summary of one run's ``results.json`` content."""
+    from harness.reports.bundle import control_summary
+
+    run, records = results["run"], results["results"]
+    counts = {k: sum(1 for r in records if r.get("result") == k) for k in ("passed", "failed", "skipped")}
+    with _db(path) as conn:
+        conn.execute("DELETE FROM controls WHERE run_id = ?", (run["run_id"],))
+        conn.execute(
+            "INSERT OR REPLACE INTO runs (run_id, started, finished, server_version, fingerprint, harness_version,"
+            " corpus_sha256, total, passed, failed, skipped, bundle_sha256) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            (run["run_id"], run.get("started", ""), run.get("finished"), run.get("server_version"),
+             run.get("cluster_fingerprint", "unknown"), run.get("harness_version"), run.get("corpus_sha256"),
+             len(records), counts["passed"], counts["failed"], counts["skipped"], None))
+        conn.executemany(
+            "INSERT INTO controls VALUES (?,?,?,?,?,?,?,?)",
+            [(run["run_id"], c, lv, m, s["passed"], s["failed"], s["skipped"], s["status"])
+             for (c, lv, m), s in sorted(control_summary(records).items())])
+
+
+def set_bundle_digest(path: str | Path, run_id: str, digest: str) -> None:
+    """Remember the SHA-256 of a run's ``SHA256SUMS``: an anchor outside the bundle for ``verify``."""
+    with _db(path) as conn:
+        conn.execute("UPDATE runs SET bundle_sha256 = ? WHERE run_id = ?", (digest, run_id))
+
+
+def bundle_digest(path: str | Path, run_id: str) -> str | None:
+    if not Path(path).is_file():
+        return None
+    with _db(path) as conn:
+        row = conn.execute("SELECT bundle_sha256 FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+    return row["bundle_sha256"] if row else None
+
+
+def trend(path: str | Path, fingerprint: str, until: str | None = None, limit: int = TREND_LENGTH) -> list[dict]:
+    """The last ``limit`` runs on the cluster ``fingerprint`` (oldest first), up to run ``until``."""
+    with _db(path) as conn:
+        bound = ""
+        args: list = [fingerprint]
+        if until:
+            row = conn.execute("SELECT started FROM runs WHERE run_id = ?", (until,)).fetchone()
+            if row:
+                bound, args = " AND (started < ? OR run_id = ?)", [fingerprint, row["started"], until]
+        rows = conn.execute(
+            "SELECT run_id, started, finished, server_version, total, passed, failed, skipped FROM runs "
+            f"WHERE fingerprint = ?{bound} ORDER BY started DESC, run_id DESC LIMIT ?", (*args, limit)).fetchall()
+    return [dict(r) for r in reversed(rows)]
+
+
+def previous_run(path: str | Path, run_id: str) -> dict | None:
+    """The run on the same cluster that started last before ``run_id``."""
+    with _db(path) as conn:
+        row = conn.execute("SELECT fingerprint, started FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        if row is None:
+            return None
+        prev = conn.execute(
+            "SELECT run_id, started, server_version FROM runs WHERE fingerprint = ? AND started < ? "
+            "AND run_id != ? ORDER BY started DESC LIMIT 1", (row["fingerprint"], row["started"], run_id)).fetchone()
+    return dict(prev) if prev else None
+
+
+def _statuses(conn: sqlite3.Connection, run_id: str) -> dict[tuple[str, str, str], str]:
+    rows = conn.execute("SELECT check_id, level, mode, status FROM controls WHERE run_id = ?", (run_id,))
+    return {(r["check_id"], r["level"], r["mode"]): r["status"] for r in rows}
+
+
+def changes(path: str | Path, run_id: str, previous: str) -> list[dict]:
+    """Controls whose status differs between ``previous`` and ``run_id`` (``absent`` if not tested)."""
+    with _db(path) as conn:
+        before, after = _statuses(conn, previous), _statuses(conn, run_id)
+    out = []
+    for key in sorted(set(before) | set(after)):
+        b, a = before.get(key, "absent"), after.get(key, "absent")
+        if a != b:
+            out.append({"check": key[0], "level": key[1], "mode": key[2], "before": b, "after": a})
+    return out
+
+
+def snapshot(path: str | Path, run_id: str, fingerprint: str) -> dict:
+    """What the report shows about history: trend, previous run on this cluster, changed controls."""
+    prev = previous_run(path, run_id)
+    return {"fingerprint": fingerprint, "trend": trend(path, fingerprint, until=run_id),
+            "previous": prev, "changes": changes(path, run_id, prev["run_id"]) if prev else []}

@@ -1,0 +1,657 @@
+"""Render a run's ``results.json`` (and its history snapshot) as one self-contained HTML page.
+
+Everything is inline: CSS, a little JavaScript and SVG charts. The page fetches nothing, so it
+works from ``file://``, an artefact store or an e-mail attachment. Sections:
+
+* **Summary**: figures and a chart of results per level and mode.
+* **Matrix**: check x level x mode, coloured by result; a cell filters the scenario list.
+* **History**: the trend of the last runs on this cluster and the controls that changed since
+  the previous one (from ``history.json``).
+* **Controls**: results mapped to CIS Kubernetes Benchmark 5.2.x, NSA/CISA hardening guidance,
+  MITRE ATT&CK and the Microsoft threat matrix for Kubernetes, as the scenarios declare them.
+* **Scenarios**: one expandable entry per scenario and per item, with expected vs observed, the
+  server's message, warnings, audit annotations, the request and the manifest sent.
+
+``?expand=<id>`` (an item's element id, its name such as ``vulnerable-pod[Pod-baseline-enforce-latest]``,
+its node id, or a scenario id) opens that entry and scrolls to it. The output is deterministic:
+the same input renders the same bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import re
+from collections import Counter, defaultdict
+
+import yaml
+
+from harness.reports.bundle import CONTROL_ROW, control_summary, controls_of
+from harness.corpus.taxonomy import ATTACK_NAMES, CIS_TITLES
+
+__all__ = ["render"]
+
+LEVELS = ("privileged", "baseline", "restricted")
+MODES = ("enforce", "warn", "audit")
+SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3, "info": 4}
+
+
+_CSS = """
+:root{--pass:#2e7d32;--pass-bg:#e3f2e5;--fail:#c62828;--fail-bg:#fbe3e3;--skip:#757575;--skip-bg:#eeeeee;
+--ink:#1d2330;--mute:#5b6475;--line:#d8dde6;--bg:#f6f7f9;--accent:#1f4e8c}
+*{box-sizing:border-box}body{margin:0;font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;
+color:var(--ink);background:var(--bg)}
+header{background:#14213d;color:#fff;padding:18px 28px}header h1{margin:0 0 4px;font-size:21px}
+header .sub{color:#c9d3e6;font-size:13px}main{padding:8px 28px 40px;max-width:1400px}
+nav{position:sticky;top:0;z-index:5;background:#fff;border-bottom:1px solid var(--line);padding:8px 28px}
+nav a{margin-right:16px;color:var(--accent);text-decoration:none;font-weight:600}
+section{background:#fff;border:1px solid var(--line);border-radius:8px;margin:16px 0;padding:14px 18px}
+h2{font-size:17px;margin:2px 0 12px}h3{font-size:15px;margin:14px 0 8px}
+.cards{display:flex;flex-wrap:wrap;gap:12px;margin-bottom:10px}
+.card{border:1px solid var(--line);border-radius:8px;padding:10px 14px;min-width:130px;background:#fbfcfd}
+.card .v{font-size:24px;font-weight:700}.card .k{color:var(--mute);font-size:12px}
+.card.pass .v{color:var(--pass)}.card.fail .v{color:var(--fail)}.card.skip .v{color:var(--skip)}
+dl.meta{display:grid;grid-template-columns:max-content 1fr;gap:3px 16px;margin:0;font-size:13px}
+dl.meta dt{color:var(--mute)}dl.meta dd{margin:0;word-break:break-all}
+table{border-collapse:collapse;width:100%;font-size:13px}th,td{border:1px solid var(--line);padding:4px 7px;text-align:left;vertical-align:top}
+th{background:#f0f2f6;font-weight:600}
+table.matrix td.c{text-align:center;cursor:pointer;min-width:68px;font-variant-numeric:tabular-nums}
+td.passed,.chip.passed{background:var(--pass-bg);color:var(--pass)}td.failed,.chip.failed{background:var(--fail-bg);color:var(--fail);font-weight:700}
+td.skipped,.chip.skipped{background:var(--skip-bg);color:var(--skip)}td.none{background:#fafafa;color:#bbb;cursor:default}
+td.c.sel{outline:3px solid var(--accent);outline-offset:-3px}
+.chip{display:inline-block;border-radius:10px;padding:0 8px;font-size:12px;font-weight:600;white-space:nowrap}
+.chip.sev{background:#e8ecf4;color:#34405a}.chip.sev.critical{background:#3d0a0a;color:#fff}.chip.sev.high{background:#f4c7c3;color:#6d1111}
+.chip.changed{background:#fff4d6;color:#7a5300}
+details{border:1px solid var(--line);border-radius:6px;margin:6px 0;background:#fff}
+details>summary{cursor:pointer;padding:6px 10px;list-style-position:outside}
+details.scenario>summary{font-weight:600}details.item{margin:4px 10px}
+details[open]>summary{border-bottom:1px solid var(--line);background:#f7f9fc}
+details.hl{box-shadow:0 0 0 3px #f2b705}.static{padding:4px 12px 0}
+.body{padding:8px 12px}.kv{display:grid;grid-template-columns:160px 1fr;gap:2px 12px;font-size:13px}
+.kv>div:nth-child(odd){color:var(--mute)}
+.eo{display:grid;grid-template-columns:1fr 1fr;gap:12px}.eo>div{border:1px solid var(--line);border-radius:6px;padding:8px}
+.eo h4{margin:0 0 6px;font-size:13px}
+pre{background:#f4f6fa;border:1px solid var(--line);border-radius:4px;padding:8px;overflow:auto;max-height:420px;
+font:12px/1.4 ui-monospace,"DejaVu Sans Mono",monospace;white-space:pre-wrap;word-break:break-word}
+.problems li,p.problems{color:var(--fail)}.mute{color:var(--mute)}.filters{display:flex;gap:10px;align-items:center;margin-bottom:8px;flex-wrap:wrap}
+.filters input,.filters select,.filters button{font:inherit;padding:3px 8px}
+.hidden{display:none!important}svg text{font-family:system-ui,"DejaVu Sans",sans-serif}
+.legend span{display:inline-block;margin-right:14px;font-size:12px}.legend i{display:inline-block;width:10px;height:10px;margin-right:4px}
+footer{color:var(--mute);font-size:12px;padding:0 28px 30px}
+body.focus #summary,body.focus #history,body.focus #controls,body.focus .filters{display:none}
+.focusnote{display:none}body.focus .focusnote{display:block}
+"""
+
+_JS = r"""
+(function(){
+  var blob=document.getElementById('pss-data');
+  var DATA=blob?JSON.parse(blob.textContent):{fields:[],strings:[''],items:[],manifests:{}};
+  function rec(i){
+    var row=DATA.items[i], o={};
+    if(!row) return null;
+    DATA.fields.forEach(function(f,k){o[f]=DATA.strings[row[k]];});
+    return o;
+  }
+  function el(tag,cls,text){var e=document.createElement(tag); if(cls) e.className=cls; if(text!=null) e.textContent=text; return e;}
+  function kv(rows){
+    var d=el('div','kv');
+    rows.forEach(function(r){d.appendChild(el('div',null,r[0])); d.appendChild(el('div',null,r[1]||'-'));});
+    return d;
+  }
+  function block(parent,title,text,attrs){
+    if(!text) return null;
+    parent.appendChild(el('h4',null,title));
+    var p=el('pre',null,text);
+    for(var k in (attrs||{})) p.setAttribute(k,attrs[k]);
+    parent.appendChild(p); return p;
+  }
+  function build(d){
+    var body=d.querySelector(':scope > .body');
+    if(!body||body.dataset.built) return;
+    var r=rec(+d.dataset.i);
+    if(!r) return;
+    body.textContent='';
+    body.dataset.built='1';
+    if(r.skip) body.appendChild(el('p','mute','skipped: '+r.skip));
+    var eo=el('div','eo'), e=el('div'), o=el('div');
+    e.appendChild(el('h4',null,'Expected'));
+    e.appendChild(kv([['outcome',r.exp_outcome],['checks',r.exp_checks],['audit checks',r.exp_audit],['why',r.exp_reason]]));
+    o.appendChild(el('h4',null,'Observed'));
+    o.appendChild(kv([['outcome',r.obs_outcome],['checks',r.obs_checks],['policy in message',r.obs_policy],['audit checks',r.obs_audit]]));
+    eo.appendChild(e); eo.appendChild(o); body.appendChild(eo);
+    block(body,'Server message',r.message);
+    block(body,'Warnings',r.warnings);
+    block(body,'Audit event (PodSecurity annotations)',r.audit);
+    block(body,'Request',r.request);
+    body.appendChild(kv([['namespace',r.namespace],['started',r.started],['finished',r.finished],['node id',r.nodeid]]));
+    if(r.manifest) block(body,'Manifest sent',DATA.manifests[r.manifest]||'(not in this page)',{'data-manifest':r.manifest,'data-filled':'1'});
+  }
+  document.addEventListener('toggle',function(ev){
+    var d=ev.target; if(d.classList&&d.classList.contains('item')&&d.open) build(d);
+  },true);
+  function openEntry(el,scroll){
+    for(var p=el;p;p=p.parentElement){ if(p.tagName==='DETAILS'){p.open=true; if(p.classList.contains('item')) build(p);} }
+    el.classList.add('hl');
+    if(scroll!==false) el.scrollIntoView({block:'start'});
+  }
+  function findEntry(key){
+    if(!key) return null;
+    var el=document.getElementById(key)||document.getElementById('i-'+key)||document.getElementById('s-'+key);
+    if(el) return el;
+    var all=document.querySelectorAll('details.item');
+    for(var i=0;i<all.length;i++){
+      var d=all[i];
+      if(d.dataset.name===key) return d;
+      var r=rec(+d.dataset.i); if(r&&r.nodeid===key) return d;
+    }
+    return null;
+  }
+  var state={result:'all',text:'',cell:null};
+  function apply(){
+    var txt=state.text.toLowerCase();
+    document.querySelectorAll('details.scenario').forEach(function(s){
+      var shown=0, sHit=txt&&s.dataset.search.indexOf(txt)>=0;
+      s.querySelectorAll('details.item').forEach(function(d){
+        var ok=(state.result==='all'||d.dataset.result===state.result), r=null;
+        if(ok&&txt&&!sHit){ r=rec(+d.dataset.i); ok=(d.dataset.name+' '+d.dataset.result+' '+r.controls).toLowerCase().indexOf(txt)>=0; }
+        if(ok&&state.cell){
+          r=r||rec(+d.dataset.i);
+          ok=d.dataset.level===state.cell.level&&d.dataset.mode===state.cell.mode&&
+             (' '+r.controls+' ').indexOf(' '+state.cell.check+' ')>=0;
+        }
+        d.classList.toggle('hidden',!ok); if(ok) shown++;
+      });
+      s.classList.toggle('hidden',shown===0);
+      if(state.cell&&shown) s.open=true;
+    });
+    var note=document.getElementById('cellnote');
+    if(note){ note.textContent=state.cell?('showing '+state.cell.check+' \u00d7 '+state.cell.level+' \u00d7 '+state.cell.mode+' '):''; }
+    document.getElementById('clearcell').classList.toggle('hidden',!state.cell);
+  }
+  var rs=document.getElementById('fresult'), tx=document.getElementById('ftext');
+  rs.addEventListener('change',function(){state.result=rs.value;apply();});
+  tx.addEventListener('input',function(){state.text=tx.value;apply();});
+  document.getElementById('clearcell').addEventListener('click',function(){
+    state.cell=null; document.querySelectorAll('td.c.sel').forEach(function(c){c.classList.remove('sel');}); apply();});
+  document.getElementById('openfailed').addEventListener('click',function(){
+    document.querySelectorAll('details.item[data-result="failed"]').forEach(function(d){openEntry(d,false);});
+  });
+  document.querySelectorAll('table.matrix td.c[data-check]').forEach(function(c){
+    c.addEventListener('click',function(){
+      document.querySelectorAll('td.c.sel').forEach(function(x){x.classList.remove('sel');});
+      c.classList.add('sel');
+      state.cell={check:c.dataset.check,level:c.dataset.level,mode:c.dataset.mode}; apply();
+      document.getElementById('scenarios').scrollIntoView({block:'start'});
+    });
+  });
+  var params=new URLSearchParams(location.search);
+  var key=params.get('expand')||decodeURIComponent((location.hash||'').slice(1));
+  var target=findEntry(key);
+  var focus=params.get('focus')==='1'&&target;
+  if(focus){
+    document.body.classList.add('focus');
+    document.querySelectorAll('details.scenario,details.item').forEach(function(d){
+      if(!d.contains(target)&&!target.contains(d)&&d!==target) d.classList.add('hidden');
+    });
+  }
+  if(target){ openEntry(target,!focus); document.body.dataset.expanded=target.id; }
+  else if(params.get('expand')){ document.body.dataset.expanded='not-found'; }
+  if(params.get('result')){ rs.value=params.get('result'); state.result=rs.value; apply(); }
+})();
+"""
+
+
+def _e(value) -> str:
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", text).strip("-")
+
+
+def _item_name(record: dict) -> str:
+    return record["nodeid"].rsplit("::", 1)[-1]
+
+
+def _chip(result: str, text: str | None = None) -> str:
+    return f'<span class="chip {_e(result)}">{_e(text or result)}</span>'
+
+
+def _status(counts: Counter) -> str:
+    return "failed" if counts["failed"] else ("passed" if counts["passed"] else "skipped")
+
+
+def _columns(records: list[dict]) -> list[tuple[str, str]]:
+    seen = {(r["policy"]["level"], r["policy"]["mode"]) for r in records}
+    cols = [(lv, m) for lv in LEVELS for m in MODES if (lv, m) in seen]
+    extra = sorted(seen - set(cols))
+    return cols + extra
+
+
+# -- sections --------------------------------------------------------------------------------
+
+def _summary(run: dict, records: list[dict], cells: dict) -> str:
+    counts = Counter(r["result"] for r in records)
+    scenarios = {r["scenario"] for r in records}
+    attacks = {r["scenario"] for r in records if r.get("declared_checks")}
+    denied = [r for r in records if r["policy"]["mode"] == "enforce" and (r.get("expected") or {}).get("outcome") == "denied"]
+    refused = [r for r in denied if (r.get("observed") or {}).get("outcome") == "denied" and r["result"] == "passed"]
+    ctrl_pass = sum(1 for c in cells.values() if c["status"] == "passed")
+    cards = [
+        ("", len(records), "items (scenario \u00d7 kind \u00d7 policy)"),
+        ("pass", counts["passed"], "passed"), ("fail", counts["failed"], "failed"), ("skip", counts["skipped"], "skipped"),
+        ("", f"{len(attacks)} / {len(scenarios) - len(attacks)}", "attack / control scenarios"),
+        ("pass" if len(refused) == len(denied) else "fail", f"{len(refused)} / {len(denied)}",
+         "attacks refused as owed (enforce)"),
+        ("pass" if ctrl_pass == len(cells) else "fail", f"{ctrl_pass} / {len(cells)}", "controls passing (check \u00d7 level \u00d7 mode)"),
+    ]
+    out = ['<section id="summary"><h2>Summary</h2><div class="cards">']
+    for cls, value, label in cards:
+        out.append(f'<div class="card {cls}"><div class="v">{_e(value)}</div><div class="k">{_e(label)}</div></div>')
+    out.append("</div>")
+    out.append(_bar_chart(records))
+    out.append(_meta(run))
+    out.append("</section>")
+    return "".join(out)
+
+
+def _bar_chart(records: list[dict]) -> str:
+    """Horizontal stacked bars: results per level x mode."""
+    cols = _columns(records)
+    if not cols:
+        return '<p class="mute">No items.</p>'
+    per = {c: Counter() for c in cols}
+    for r in records:
+        per[(r["policy"]["level"], r["policy"]["mode"])][r["result"]] += 1
+    biggest = max(sum(c.values()) for c in per.values()) or 1
+    row_h, label_w, width = 24, 150, 560
+    height = row_h * len(cols) + 30
+    parts = [f'<svg role="img" aria-label="Results per level and mode" width="{label_w + width + 60}" '
+             f'height="{height}" viewBox="0 0 {label_w + width + 60} {height}" xmlns="http://www.w3.org/2000/svg">']
+    colour = {"passed": "#2e7d32", "failed": "#c62828", "skipped": "#9e9e9e"}
+    for i, col in enumerate(cols):
+        y = 6 + i * row_h
+        parts.append(f'<text x="{label_w - 8}" y="{y + 15}" text-anchor="end" font-size="12" fill="#1d2330">'
+                     f'{_e(col[0])} \u00b7 {_e(col[1])}</text>')
+        x = float(label_w)
+        for outcome in ("passed", "failed", "skipped"):
+            n = per[col][outcome]
+            if not n:
+                continue
+            w = width * n / biggest
+            parts.append(f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{row_h - 6}" fill="{colour[outcome]}">'
+                         f'<title>{_e(col[0])} {_e(col[1])}: {n} {outcome}</title></rect>')
+            x += w
+        parts.append(f'<text x="{x + 6:.1f}" y="{y + 15}" font-size="12" fill="#5b6475">{sum(per[col].values())}</text>')
+    parts.append(f'<g transform="translate({label_w},{height - 8})" font-size="11">'
+                 '<rect width="10" height="10" y="-9" fill="#2e7d32"/><text x="14">passed</text>'
+                 '<rect x="70" width="10" height="10" y="-9" fill="#c62828"/><text x="84">failed</text>'
+                 '<rect x="134" width="10" height="10" y="-9" fill="#9e9e9e"/><text x="148">skipped</text></g>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _meta(run: dict) -> str:
+    ident = run.get("identity") or {}
+    opts = run.get("options") or {}
+    rows = [
+        ("Run", run.get("run_id")), ("Started", run.get("started")), ("Finished", run.get("finished")),
+        ("Server version", run.get("server_version")), ("Cluster fingerprint", run.get("cluster_fingerprint")),
+        ("Cluster instance", run.get("cluster_instance") if run.get("cluster_instance") != run.get("cluster_fingerprint") else None),
+        ("Target", run.get("target")),
+        ("Runner identity", f"{ident.get('username', '?')} (groups: {', '.join(ident.get('groups') or []) or '-'})"),
+        ("Harness version", run.get("harness_version")),
+        ("Runner", " \u00b7 ".join(f"{k} {v}" for k, v in sorted((run.get("runner") or {}).items()))),
+        ("Corpus SHA-256", f"{run.get('corpus_sha256')} ({len(run.get('scenarios') or {})} scenario files)"),
+        ("Options", ", ".join(f"{k}={v if not isinstance(v, list) else ','.join(map(str, v))}"
+                              for k, v in sorted(opts.items()) if v not in (None, [], {}, False, ""))),
+        ("Exit status", run.get("exit_status")),
+    ]
+    if run.get("shards"):
+        rows.append(("Merged from", "; ".join(f"{s['run_id']} ({s.get('items')} items, SHA256SUMS {str(s.get('bundle_sha256'))[:16]}\u2026)"
+                                              for s in run["shards"])))
+    body = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in rows if v not in (None, ""))
+    return f'<h3>Run metadata</h3><dl class="meta">{body}</dl>'
+
+
+def _matrix(records: list[dict], cells: dict) -> str:
+    cols = _columns(records)
+    checks = sorted({k[0] for k in cells}, key=lambda c: (c == CONTROL_ROW, c.lower()))
+    out = ['<section id="matrix"><h2>Check \u00d7 level \u00d7 mode</h2>',
+           '<p class="mute">Each cell counts the items that are evidence for the check under that level and mode '
+           '(passed/total). Green: all passed; red: at least one failed; grey: only skipped. Click a cell to list its items.</p>',
+           '<table class="matrix"><thead><tr><th rowspan="2">check</th>']
+    levels = []
+    for lv, _m in cols:
+        if not levels or levels[-1][0] != lv:
+            levels.append([lv, 0])
+        levels[-1][1] += 1
+    out += [f'<th colspan="{n}">{_e(lv)}</th>' for lv, n in levels]
+    out.append("</tr><tr>" + "".join(f"<th>{_e(m)}</th>" for _lv, m in cols) + "</tr></thead><tbody>")
+    for check in checks:
+        out.append(f"<tr><th>{_e(check)}</th>")
+        for lv, m in cols:
+            cell = cells.get((check, lv, m))
+            if not cell:
+                out.append('<td class="c none">\u2013</td>')
+                continue
+            total = cell["passed"] + cell["failed"] + cell["skipped"]
+            out.append(f'<td class="c {cell["status"]}" data-check="{_e(check)}" data-level="{_e(lv)}" data-mode="{_e(m)}" '
+                       f'title="{_e(check)} / {_e(lv)} / {_e(m)}: {cell["passed"]} passed, {cell["failed"]} failed, '
+                       f'{cell["skipped"]} skipped">{cell["passed"]}/{total}</td>')
+        out.append("</tr>")
+    out.append("</tbody></table></section>")
+    return "".join(out)
+
+
+def _trend_svg(trend: list[dict], current: str) -> str:
+    if not trend:
+        return ""
+    w_bar, gap, height, top = 26, 10, 150, 12
+    biggest = max(max(t.get("total") or 0 for t in trend), 1)
+    width = len(trend) * (w_bar + gap) + 60
+    parts = [f'<svg role="img" aria-label="Trend of the last runs" width="{width}" height="{height + 60}" '
+             f'viewBox="0 0 {width} {height + 60}" xmlns="http://www.w3.org/2000/svg">',
+             f'<line x1="40" y1="{top + height}" x2="{width}" y2="{top + height}" stroke="#d8dde6"/>',
+             f'<text x="34" y="{top + 8}" text-anchor="end" font-size="10" fill="#5b6475">{biggest}</text>',
+             f'<text x="34" y="{top + height}" text-anchor="end" font-size="10" fill="#5b6475">0</text>']
+    for i, t in enumerate(trend):
+        x = 44 + i * (w_bar + gap)
+        y = top + height
+        for outcome, colour in (("passed", "#2e7d32"), ("failed", "#c62828"), ("skipped", "#9e9e9e")):
+            n = t.get(outcome) or 0
+            h = height * n / biggest
+            if n:
+                y -= h
+                parts.append(f'<rect x="{x}" y="{y:.1f}" width="{w_bar}" height="{h:.1f}" fill="{colour}">'
+                             f'<title>{_e(t["run_id"])} {_e(t.get("started"))}: {n} {outcome}</title></rect>')
+        if t["run_id"] == current:
+            parts.append(f'<rect x="{x - 2}" y="{top - 2}" width="{w_bar + 4}" height="{height + 4}" fill="none" '
+                         f'stroke="#1f4e8c" stroke-width="2"/>')
+        if t.get("failed"):
+            parts.append(f'<text x="{x + w_bar / 2}" y="{y - 3:.1f}" text-anchor="middle" font-size="10" '
+                         f'fill="#c62828">{t["failed"]}</text>')
+        parts.append(f'<text transform="translate({x + w_bar / 2},{top + height + 8}) rotate(60)" font-size="10" '
+                     f'fill="#5b6475">{_e(t["run_id"][:10])}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _history(history: dict | None, run: dict) -> str:
+    out = ['<section id="history"><h2>History on this cluster</h2>']
+    if not history:
+        out.append('<p class="mute">No history in this bundle (the run was not recorded in a history store, '
+                   'or the bundle was merged; <code>pss-harness report build DIR --history reports/history.sqlite</code> adds it).</p></section>')
+        return "".join(out)
+    trend = history.get("trend") or []
+    out.append(f'<p class="mute">Last {len(trend)} run(s) on cluster fingerprint {_e(history.get("fingerprint"))} '
+               f'(stacked: passed, failed, skipped; this run outlined).</p>')
+    out.append(_trend_svg(trend, run.get("run_id", "")))
+    prev = history.get("previous")
+    if not prev:
+        out.append("<p>No earlier run on this cluster: nothing to compare with.</p>")
+    else:
+        changes = history.get("changes") or []
+        out.append(f'<h3>Changed since the previous run {_e(prev["run_id"])} ({_e(prev.get("started"))}, '
+                   f'server {_e(prev.get("server_version"))})</h3>')
+        if not changes:
+            out.append("<p>No control changed status.</p>")
+        else:
+            out.append("<table><thead><tr><th>check</th><th>level</th><th>mode</th><th>before</th><th>now</th></tr></thead><tbody>")
+            for c in changes:
+                out.append(f"<tr><td>{_e(c['check'])}</td><td>{_e(c['level'])}</td><td>{_e(c['mode'])}</td>"
+                           f"<td>{_chip(c['before'])}</td><td>{_chip(c['after'])}</td></tr>")
+            out.append("</tbody></table>")
+    out.append("</section>")
+    return "".join(out)
+
+
+def _controls(records: list[dict]) -> str:
+    frameworks = [
+        ("CIS Kubernetes Benchmark (section 5: policies)", "cis", CIS_TITLES),
+        ("NSA/CISA Kubernetes Hardening Guidance", "nsa", {}),
+        ("MITRE ATT&CK", "attack", ATTACK_NAMES),
+        ("Microsoft threat matrix for Kubernetes", "ms_matrix", {}),
+    ]
+    out = ['<section id="controls"><h2>Controls</h2><p class="mute">Results grouped by the framework references '
+           'each scenario declares. A control passes only if every item of every scenario mapped to it passed.</p>']
+    for title, field, names in frameworks:
+        groups: dict[str, list[dict]] = defaultdict(list)
+        for r in records:
+            refs = r.get(field) or []
+            for ref in [refs] if isinstance(refs, str) else refs:
+                if ref:
+                    groups[ref].append(r)
+        out.append(f"<h3>{_e(title)}</h3>")
+        if not groups:
+            out.append('<p class="mute">No scenario in this run declares a reference here.</p>')
+            continue
+        out.append("<table><thead><tr><th>reference</th><th>scenarios</th><th>passed</th><th>failed</th>"
+                   "<th>skipped</th><th>status</th></tr></thead><tbody>")
+        for ref in sorted(groups, key=_ref_key):
+            rs = groups[ref]
+            c = Counter(r["result"] for r in rs)
+            label = f"{ref} \u2014 {names[ref]}" if ref in names else ref
+            scen = ", ".join(f'<a href="#s-{_e(_slug(s))}">{_e(s)}</a>' for s in sorted({r["scenario"] for r in rs}))
+            out.append(f"<tr><td>{_e(label)}</td><td>{scen}</td><td>{c['passed']}</td><td>{c['failed']}</td>"
+                       f"<td>{c['skipped']}</td><td>{_chip(_status(c))}</td></tr>")
+        out.append("</tbody></table>")
+    out.append("</section>")
+    return "".join(out)
+
+
+def _ref_key(ref: str):
+    return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", ref)]
+
+
+def _yaml(obj) -> str:
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    return yaml.dump(obj, Dumper=dumper, sort_keys=False, default_flow_style=False, allow_unicode=True)
+
+
+def _kv(rows: list[tuple[str, str]]) -> str:
+    return '<div class="kv">' + "".join(f"<div>{_e(k)}</div><div>{v}</div>" for k, v in rows) + "</div>"
+
+
+#: per-item fields in the page's data blob; the script builds an item's body from them when it is opened
+ITEM_FIELDS = ("nodeid", "exp_outcome", "exp_checks", "exp_audit", "exp_reason", "obs_outcome", "obs_checks",
+               "obs_policy", "obs_audit", "message", "warnings", "audit", "request", "namespace", "started",
+               "finished", "skip", "manifest", "controls")
+
+
+class _Strings:
+    """An interning table: the data blob stores each distinct string once and items refer to it by index."""
+
+    def __init__(self) -> None:
+        self.index: dict[str, int] = {"": 0}
+        self.values: list[str] = [""]
+
+    def __call__(self, value) -> int:
+        text = "" if value is None else str(value)
+        found = self.index.get(text)
+        if found is None:
+            found = self.index[text] = len(self.values)
+            self.values.append(text)
+        return found
+
+
+def _item_data(r: dict, strings: _Strings, manifest_key: str) -> list[int]:
+    exp, obs = r.get("expected") or {}, r.get("observed") or {}
+    audit = None
+    if obs.get("audit_annotations") is not None:
+        audit = json.dumps({"auditID": obs.get("audit_id"), "annotations": obs.get("audit_annotations")}, indent=1,
+                           sort_keys=True)
+    fields = {
+        "nodeid": r["nodeid"], "exp_outcome": exp.get("outcome"), "exp_checks": ", ".join(exp.get("checks") or []),
+        "exp_audit": ", ".join(exp.get("audit_checks") or []), "exp_reason": exp.get("reason"),
+        "obs_outcome": f"{obs.get('outcome')} (HTTP {obs.get('status')})" if obs else "",
+        "obs_checks": ", ".join(obs.get("checks") or []), "obs_policy": (obs.get("violation") or {}).get("policy"),
+        "obs_audit": ", ".join((obs.get("audit_violation") or {}).get("checks") or []),
+        "message": obs.get("message"), "warnings": "\n".join(obs.get("warnings") or []), "audit": audit,
+        "request": json.dumps(r["request"], indent=1, sort_keys=True) if r.get("request") else None,
+        "namespace": r.get("namespace"), "started": r.get("started"), "finished": r.get("finished"),
+        "skip": r.get("skip_reason"), "manifest": manifest_key,
+        "controls": " ".join(r.get("controls") or controls_of(r)),
+    }
+    return [strings(fields[f]) for f in ITEM_FIELDS]
+
+
+def _item(record: dict, ident: str, index: int) -> str:
+    """The item's summary line; its body is built by the script from the data blob when opened.
+
+    A failed item also carries its problems (and an exemption cause) in the HTML itself, so the
+    essential finding is readable where scripts are blocked (some artefact viewers' CSP).
+    """
+    exp, obs = record.get("expected") or {}, record.get("observed") or {}
+    pol = record["policy"]
+    summary = (f'{_chip(record["result"])} <b>{_e(record["kind"])}</b> in '
+               f'{_e(pol["level"])}-{_e(pol["mode"])}-{_e(pol["version"])} — '
+               f'expected <b>{_e(exp.get("outcome", "?"))}</b>, observed <b>{_e(obs.get("outcome", "?"))}</b>'
+               f' <span class="mute">({_e(record.get("duration"))} s)</span>')
+    out = [f'<details class="item" id="{_e(ident)}" data-i="{index}" data-name="{_e(_item_name(record))}" '
+           f'data-result="{_e(record["result"])}" data-level="{_e(pol["level"])}" data-mode="{_e(pol["mode"])}">'
+           f'<summary>{summary}</summary>']
+    if record["result"] == "failed":
+        out.append('<div class="static">')
+        if record.get("problems"):
+            out.append('<ul class="problems">' + "".join(f"<li>{_e(p)}</li>" for p in record["problems"]) + "</ul>")
+        exempt = (obs.get("audit_annotations") or {}).get("pod-security.kubernetes.io/exempt")
+        if exempt:
+            out.append(f'<p class="problems"><b>Cause:</b> PodSecurity exempted this request (audit annotation '
+                       f'exempt={_e(exempt)}); check the {_e(exempt)} exemptions of the cluster\'s PodSecurity '
+                       f'AdmissionConfiguration.</p>')
+        out.append("</div>")
+    out.append('<div class="body"><noscript>The details need JavaScript; every field is in results.json.</noscript>'
+               "</div></details>")
+    return "".join(out)
+
+
+def _scenarios(records: list[dict]) -> tuple[str, str]:
+    """The drill-down section, and the data blob (interned strings, per-item fields, distinct manifests)."""
+    by_scenario: dict[str, list[dict]] = defaultdict(list)
+    for r in records:
+        by_scenario[r["scenario"]].append(r)
+    strings = _Strings()
+    manifests: dict[str, str] = {}
+    manifest_keys: dict[str, str] = {}
+    items: list[list[int]] = []
+    used_ids: set[str] = set()
+
+    def order(sid: str):
+        rs = by_scenario[sid]
+        return (0 if any(r["result"] == "failed" for r in rs) else 1,
+                SEVERITY_ORDER.get(rs[0].get("severity"), 9), sid)
+
+    out = ['<section id="scenarios"><h2>Scenarios</h2><p class="focusnote mute">Showing one entry (<code>?focus=1</code>); '
+           '<a href="?">show the whole report</a>.</p><div class="filters">'
+           '<label>result <select id="fresult"><option value="all">all</option><option value="failed">failed</option>'
+           '<option value="passed">passed</option><option value="skipped">skipped</option></select></label>'
+           '<label>search <input id="ftext" type="search" placeholder="scenario, kind, check, level"></label>'
+           '<button id="openfailed" type="button">expand all failures</button>'
+           '<span id="cellnote" class="mute"></span><button id="clearcell" type="button" class="hidden">show all cells</button></div>']
+    for sid in sorted(by_scenario, key=order):
+        rs = sorted(by_scenario[sid], key=lambda r: (r["result"] != "failed", LEVELS.index(r["policy"]["level"])
+                                                    if r["policy"]["level"] in LEVELS else 9,
+                                                    MODES.index(r["policy"]["mode"]) if r["policy"]["mode"] in MODES else 9,
+                                                    r["policy"]["version"], r["kind"]))
+        first = rs[0]
+        c = Counter(r["result"] for r in rs)
+        status = _status(c)
+        sev = first.get("severity") or ""
+        refs = " ".join(first.get("attack") or []) + " " + " ".join(f"CIS {x}" for x in first.get("cis") or [])
+        search = " ".join([sid, first.get("title") or "", " ".join(first.get("declared_checks") or []), refs]).lower()
+        out.append(f'<details class="scenario" id="s-{_e(_slug(sid))}" data-scenario="{_e(sid)}" data-search="{_e(search)}"'
+                   f'{" open" if status == "failed" else ""}><summary>{_chip(status)} {_e(sid)} — {_e(first.get("title"))} '
+                   f'<span class="chip sev {_e(sev)}">{_e(sev)}</span> <span class="mute">{c["passed"]} passed, '
+                   f'{c["failed"]} failed, {c["skipped"]} skipped</span></summary><div class="body">')
+        rows = [("must be denied from", _e(first.get("level") or "never (control: every level admits it)")),
+                ("declared checks", _e(", ".join(first.get("declared_checks") or []) or "-")),
+                ("attacker gains", _e(first.get("gain") or "-")),
+                ("ATT&CK / MS matrix", _e(", ".join([*(first.get("attack") or []), *(first.get("ms_matrix") or [])]) or "-")),
+                ("CIS / NSA", _e(", ".join(first.get("cis") or []) + (" · " + first["nsa"] if first.get("nsa") else "") or "-")),
+                ("scenario file", _e(f'{first.get("file")}' + (f' (sha256 {first["scenario_sha256"][:16]}…)'
+                                                                if first.get("scenario_sha256") else "")))]
+        out.append(_kv(rows))
+        for r in rs:
+            ident = "i-" + _slug(_item_name(r))
+            n = 2
+            while ident in used_ids:
+                ident, n = f"i-{_slug(_item_name(r))}-{n}", n + 1
+            used_ids.add(ident)
+            key = ""
+            if r.get("manifest") is not None:
+                canonical = json.dumps(r["manifest"], sort_keys=True)
+                key = manifest_keys.get(canonical, "")
+                if not key:
+                    key = manifest_keys[canonical] = hashlib.sha256(canonical.encode()).hexdigest()[:16]
+                    manifests[key] = _yaml(r["manifest"])
+            out.append(_item(r, ident, len(items)))
+            items.append(_item_data(r, strings, key))
+        out.append("</div></details>")
+    out.append("</section>")
+    blob = json.dumps({"fields": ITEM_FIELDS, "strings": strings.values, "items": items,
+                       "manifests": dict(sorted(manifests.items()))}, separators=(",", ":"), ensure_ascii=False)
+    # no "<" at all inside the script element: neither "</script" nor "<!--" can end or confuse it
+    data = '<script type="application/json" id="pss-data">' + blob.replace("<", "\\u003c") + "</script>"
+    return "".join(out), data
+
+
+_CHANGE_CLASS = {"newly-admitted": "failed", "newly-denied": "changed", "checks-changed": "skipped",
+                 "outcome-changed": "skipped"}
+
+
+def _diff(diff: dict | None) -> str:
+    """The pre-upgrade regression check (``pss-harness diff --bundle``), if the bundle holds one."""
+    if not diff:
+        return ""
+    s = diff.get("summary", {})
+    regressions = _chip("failed", f"{s.get('newly-admitted', 0)} newly-admitted (regressions)")
+    breakage = _chip("changed", f"{s.get('newly-denied', 0)} newly-denied (breakage)")
+    out = ['<section id="diff"><h2>Upgrade diff</h2>',
+           f'<p>From <b>{_e(diff.get("from"))}</b> to <b>{_e(diff.get("to"))}</b>: {_e(s.get("compared", 0))} compared, '
+           f'{_e(s.get("changed", 0))} changed: {regressions} {breakage} '
+           f'{_e(s.get("checks-changed", 0))} checks-changed, {_e(s.get("outcome-changed", 0))} outcome-changed.</p>']
+    if diff.get("changes"):
+        out.append('<table class="diff"><thead><tr><th>change</th><th>subject</th><th>kind</th><th>level</th>'
+                   '<th>mode</th><th>from</th><th>to</th></tr></thead><tbody>')
+        for c in diff["changes"]:
+            subject = c.get("scenario") or f'{c.get("source")}#{c.get("index")} {c.get("name", "")}'
+            fmt = lambda o: o["outcome"] + (f' ({", ".join(o["checks"])})' if o.get("checks") else "")
+            out.append(f'<tr><td>{_chip(_CHANGE_CLASS.get(c["change"], "skipped"), c["change"])}</td>'
+                       f'<td>{_e(subject)}</td><td>{_e(c["kind"])}</td><td>{_e(c["level"])}</td><td>{_e(c["mode"])}</td>'
+                       f'<td>{_e(fmt(c["from"]))}</td><td>{_e(fmt(c["to"]))}</td></tr>')
+        out.append("</tbody></table>")
+    else:
+        out.append('<p class="mute">Nothing changes between the two sides.</p>')
+    out.append("</section>")
+    return "".join(out)
+
+
+def render(results: dict, history: dict | None = None, diff: dict | None = None) -> str:
+    """The whole page for one ``results.json`` content (optional history snapshot and upgrade diff)."""
+    run, records = results.get("run") or {}, results.get("results") or []
+    cells = control_summary(records)
+    for c in cells.values():
+        c.pop("items", None)
+    counts = Counter(r["result"] for r in records)
+    verdict = "FAILED" if counts["failed"] else ("PASSED" if counts["passed"] else "NO RESULTS")
+    scenarios, data = _scenarios(records)
+    title = f"PodSecurity admission evidence \u2014 run {run.get('run_id', '?')}"
+    return "".join([
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">",
+        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">",
+        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; "
+        "script-src 'unsafe-inline'; img-src data:\">",
+        f"<title>{_e(title)}</title><style>{_CSS}</style></head><body data-verdict=\"{verdict.lower()}\">",
+        f"<header><h1>{_e(title)}</h1><div class=\"sub\">{_e(verdict)} \u00b7 {len(records)} items \u00b7 server "
+        f"{_e(run.get('server_version'))} \u00b7 cluster {_e(run.get('cluster_fingerprint'))} \u00b7 "
+        f"{_e(run.get('started'))} \u2192 {_e(run.get('finished'))}</div></header>",
+        "<nav><a href=\"#summary\">Summary</a><a href=\"#matrix\">Matrix</a><a href=\"#history\">History</a>"
+        "<a href=\"#controls\">Controls</a><a href=\"#scenarios\">Scenarios</a>"
+        + ("<a href=\"#diff\">Upgrade diff</a>" if diff else "") + "</nav><main>",
+        _summary(run, records, cells), _diff(diff), _matrix(records, cells), _history(history, run), _controls(records), scenarios,
+        "</main><footer>Generated by pss-harness from results.json. Check the bundle's integrity with "
+        "<code>pss-harness report verify DIR</code> (or <code>sha256sum -c SHA256SUMS</code>).</footer>",
+        data, f"<script>{_JS}</script></body></html>\n",
+    ])
