@@ -10,8 +10,12 @@ it is also submitted by server-side dry-run into a namespace labelled with the p
 into an ``enforce`` namespace, workloads into a ``warn`` one) and the server's answer is
 compared with the prediction.
 
+Documents that are not Kubernetes objects and files that are not YAML (Helm templates, CI files)
+are skipped with a warning naming each; ``--strict`` refuses the input instead.
+
 Exit status: 0 nothing to report; 1 an object would be denied (or warned, per ``--fail-on``);
-4 the prediction and the server disagree (takes precedence); 2 bad input or usage; 3 cluster error.
+4 the prediction and the server disagree (takes precedence); 2 bad input or usage; 3 cluster error;
+5 the input holds no Kubernetes object.
 """
 
 from __future__ import annotations
@@ -20,11 +24,11 @@ import argparse
 import json
 import sys
 
-from harness.core.errors import ClusterError, UsageError
+from harness.core.errors import ClusterError, EmptyInput, UsageError
 from harness.core.expectations import Policy
 from harness.core.model import Level, Mode, Outcome, PolicyVersion
 
-EXIT_FAIL_ON, EXIT_CLUSTER, EXIT_DISAGREE = 1, 3, 4
+EXIT_FAIL_ON, EXIT_CLUSTER, EXIT_DISAGREE, EXIT_EMPTY = 1, 3, 4, 5
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -40,6 +44,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--k8s-version", metavar="V", help="version of the embedded control plane")
     p.add_argument("--format", choices=("table", "json"), default="table")
     p.add_argument("--fail-on", choices=("denied", "warned", "never"), default="denied")
+    p.add_argument("--strict", action="store_true",
+                   help="refuse the input if any document is not a Kubernetes object (default: skip it, warn)")
     p.set_defaults(handler=_assess)
 
 
@@ -71,7 +77,13 @@ def _assess(args: argparse.Namespace) -> int:
     if level is Level.PRIVILEGED:
         raise UsageError("--level privileged forbids nothing: use baseline or restricted")
     version = PolicyVersion.parse(args.version, "--version")
-    objects = read_manifests(args.paths)
+    try:
+        objects = read_manifests(args.paths, strict=args.strict)
+    except EmptyInput as exc:
+        print(f"pss-harness: error: {exc}", file=sys.stderr)
+        return EXIT_EMPTY
+    for problem in objects.problems:
+        print(f"pss-harness: warning: skipped {problem}", file=sys.stderr)
     evaluated = [m for m in objects if m.pod_bearing]
     skipped = [m for m in objects if not m.pod_bearing]
     observed, target, server_minor = [None] * len(evaluated), "offline", newest_minor()
@@ -101,6 +113,7 @@ def _assess(args: argparse.Namespace) -> int:
         "objects": len(objects), "evaluated": len(evaluated),
         "skipped": [{"source": m.source, "index": m.index, "kind": m.kind,
                      "reason": "no pod template: PodSecurity does not evaluate it"} for m in skipped],
+        "unreadable": [{"source": p.source, "line": p.line, "reason": p.reason} for p in objects.problems],
         "denied": sum(r["predicted"]["verdict"] == "denied" for r in results),
         "warned": sum((r["observed"] or {}).get("outcome") == "warned" for r in results),
         "disagreements": sum(r["agree"] is False for r in results),

@@ -22,7 +22,7 @@ from harness.core.errors import ClusterError, ClusterUnreachable, UsageError
 from harness.core.answers import Response, parse_warning_header
 from harness.core.kinds import KINDS
 
-__all__ = ["Cluster", "Response", "parse_warning_header", "resource_path"]
+__all__ = ["Cluster", "Response", "check_kubeconfig", "parse_warning_header", "resource_path"]
 
 _PLURALS = {**{name: (k.group, k.version, k.plural) for name, k in KINDS.items()},
             "Namespace": ("", "v1", "namespaces")}
@@ -49,6 +49,42 @@ def resource_path(kind: str, namespace: str | None, name: str | None = None, sub
     return path
 
 
+def check_kubeconfig(path: str | Path, context: str | None = None) -> None:
+    """Raise ``UsageError`` naming the file and the problem unless ``path`` is a usable kubeconfig.
+
+    The client's loader answers a malformed file with a ``TypeError`` or a YAML traceback; a
+    user deserves one line saying which file is wrong and how.
+    """
+    import yaml
+
+    shown = str(path)
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise UsageError(f"--kubeconfig {shown}: no such file")
+    try:
+        data = yaml.safe_load(p.read_text())
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"--kubeconfig {shown}: cannot read it: {exc}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark else ""
+        raise UsageError(f"--kubeconfig {shown}: not valid YAML{where}: {getattr(exc, 'problem', None) or exc}") from None
+    fix = "it must be a kubeconfig (kind: Config) with clusters, users and contexts, as `kubectl config view --raw` prints"
+    if not isinstance(data, dict):
+        raise UsageError(f"--kubeconfig {shown}: a YAML {type(data).__name__}, not a mapping; {fix}")
+    for key in ("clusters", "users", "contexts"):
+        if not isinstance(data.get(key), list) or not all(isinstance(e, dict) and isinstance(e.get("name"), str)
+                                                          for e in data[key]):
+            raise UsageError(f"--kubeconfig {shown}: '{key}' must be a list of named entries; {fix}")
+    names = [c["name"] for c in data["contexts"]]
+    wanted = context or data.get("current-context")
+    if not wanted:
+        raise UsageError(f"--kubeconfig {shown}: no current-context and no --context given "
+                         f"(contexts: {', '.join(names) or 'none'})")
+    if wanted not in names:
+        raise UsageError(f"--kubeconfig {shown}: context {wanted!r} is not defined (contexts: {', '.join(names) or 'none'})")
+
+
 class Cluster:
     """A connection to one API server as one identity."""
 
@@ -61,14 +97,17 @@ class Cluster:
         self.context = context
         self.timeout = timeout
         try:
-            if self.kubeconfig and not Path(self.kubeconfig).expanduser().is_file():
-                raise UsageError(f"--kubeconfig {self.kubeconfig}: no such file")
+            if self.kubeconfig:
+                check_kubeconfig(self.kubeconfig, context)
             self.api = kconfig.new_client_from_config(config_file=self.kubeconfig, context=context,
                                                       persist_config=False)
         except ConfigException as exc:
             where = self.kubeconfig or "the default kubeconfig (~/.kube/config or $KUBECONFIG)"
             raise ClusterError(f"cannot use {where}"
                                f"{f' context {context!r}' if context else ''}: {exc}") from None
+        except (TypeError, ValueError, KeyError, AttributeError) as exc:  # the loader's answer to odd shapes
+            raise UsageError(f"--kubeconfig {self.kubeconfig or '(default)'}: the Kubernetes client cannot use it "
+                             f"({type(exc).__name__}: {exc}); check it with `kubectl config view`") from None
         self.api.configuration.retries = False
         # The kubeconfig loader's per-request hook re-assigns ``host``, which re-reads the proxy
         # from os.environ unless a proxy was set explicitly: pin the value it found, so requests

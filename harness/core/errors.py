@@ -6,6 +6,7 @@ boundary (``harness.cluster.client``, ``harness.embedded``) and chained with ``r
 
     HarnessError                      base: caught by the CLI and the pytest plugin, printed without a traceback
     ├── UsageError                    a bad option value (level, version, mode, path)
+    │   └── EmptyInput                the input holds no Kubernetes object (an empty `helm template`)
     ├── ScenarioError                 a corpus or manifest file that cannot be used (path, position, problem)
     ├── ClusterError                  the target cluster cannot be used as asked
     │   ├── ClusterUnreachable        connection refused, TLS or DNS failure, timeout
@@ -24,6 +25,7 @@ __all__ = [
     "ClusterPermissionError",
     "ClusterUnreachable",
     "ControlPlaneError",
+    "EmptyInput",
     "HarnessError",
     "ScenarioError",
     "UsageError",
@@ -36,6 +38,10 @@ class HarnessError(Exception):
 
 class UsageError(HarnessError):
     """An option or argument has a value the harness cannot use."""
+
+
+class EmptyInput(UsageError):
+    """The input held no Kubernetes object at all (commands give it an exit status of its own)."""
 
 
 class ScenarioError(HarnessError):

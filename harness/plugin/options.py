@@ -107,8 +107,10 @@ def get_config(config: pytest.Config) -> HarnessConfig:
     except ValueError:
         raise UsageError(f"--psa-sweep-after {values['sweep_after']!r}: a whole number of minutes") from None
     kubeconfig = values["kubeconfig"]
-    if kubeconfig and not Path(str(kubeconfig)).expanduser().is_file():
-        raise UsageError(f"--kubeconfig {kubeconfig}: no such file")
+    if kubeconfig:
+        from harness.cluster.client import check_kubeconfig
+
+        check_kubeconfig(str(kubeconfig), values["context"])
     resolved = HarnessConfig(
         kubeconfig=str(Path(str(kubeconfig)).expanduser()) if kubeconfig else None,
         context=values["context"],

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -68,17 +70,72 @@ def test_pinned_version_changes_the_prediction(tmp_path, capsys):
     assert json.loads(new)["results"][0]["predicted"] == {"verdict": "allowed", "checks": []}
 
 
-@pytest.mark.parametrize("content,message", [
-    ("a: [unclosed\n", "YAML syntax error"),
-    ("just a string\n", "document 1 is not a Kubernetes object"),
-    ("apiVersion: v1\nkind: Pod\n---\n- 1\n", "document 2 is not a Kubernetes object"),
-])
-def test_bad_input_names_the_file_and_document(tmp_path, capsys, content, message):
+BAD_INPUTS = [
+    ("a: [unclosed\n", "not valid YAML"),
+    ("just a string\n", "document 1: not a Kubernetes object"),
+    ("apiVersion: v1\nkind: Pod\n---\n- 1\n", "document 2: not a Kubernetes object"),
+    ("apiVersion: v1\nkind: Pod\nmetadata: [a]\n", "Pod: metadata must be a mapping"),
+    ("apiVersion: v1\nkind: [Pod]\n", "apiVersion and kind must be strings"),
+    ("apiVersion: v1\nkind: Pod\nmetadata:\n  name: {{ .Values.name }}\n", "a Helm template?"),
+]
+
+
+@pytest.mark.parametrize("content,message", BAD_INPUTS)
+def test_bad_input_under_strict_names_the_file_and_document(tmp_path, capsys, content, message):
     f = tmp_path / "bad.yaml"
     f.write_text(content)
-    status, _, err = run(capsys, str(f), "--level", "baseline", "--offline")
+    status, _, err = run(capsys, str(f), "--level", "baseline", "--offline", "--strict")
     assert status == 2
     assert str(f) in err and message in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("content,message", BAD_INPUTS)
+def test_bad_documents_are_skipped_with_a_warning_naming_them(tmp_path, capsys, content, message):
+    (tmp_path / "bad.yaml").write_text(content)
+    shutil.copy(FIXTURES / "app.yaml", tmp_path / "app.yaml")
+    status, out, err = run(capsys, str(tmp_path), "--level", "baseline", "--offline", "--format", "json")
+    doc = json.loads(out)
+    assert f"warning: skipped {tmp_path / 'bad.yaml'}" in err and message in err and "Traceback" not in err
+    assert any(u["source"] == str(tmp_path / "bad.yaml") and message in u["reason"] for u in doc["summary"]["unreadable"])
+    assert doc["results"] and {r["source"] for r in doc["results"]} <= {str(tmp_path / "app.yaml"), str(tmp_path / "bad.yaml")}
+    assert status in (0, 1)
+
+
+def test_strict_reports_every_bad_file_not_just_the_first(tmp_path, capsys):
+    for n in range(3):
+        (tmp_path / f"bad{n}.yaml").write_text("just a string\n")
+    status, _, err = run(capsys, str(tmp_path), "--level", "baseline", "--offline", "--strict")
+    assert status == 2 and "3 problem(s)" in err
+    assert all(str(tmp_path / f"bad{n}.yaml") in err for n in range(3))
+
+
+@pytest.mark.parametrize("content", ["", "---\n", "# nothing\n"])
+def test_empty_input_is_an_error_with_its_own_status(capsys, monkeypatch, content):
+    status, _, err = run(capsys, "-", "--level", "baseline", "--offline", stdin=content, monkeypatch=monkeypatch)
+    assert status == 5 and "no Kubernetes object in -" in err
+
+
+def test_yaml_1_1_value_scalar_parses_as_in_kubectl(capsys, monkeypatch):
+    crd_enum = ("apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  annotations:\n    op: =\n"
+                "spec:\n  containers:\n  - name: c\n    image: registry.k8s.io/pause:3.10\n"
+                "---\napiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata: {name: x}\n"
+                "spec: {enum: [\"!=\", =, =~]}\n")
+    status, out, err = run(capsys, "-", "--level", "baseline", "--offline", "--format", "json", stdin=crd_enum, monkeypatch=monkeypatch)
+    doc = json.loads(out)
+    assert status == 0 and doc["summary"]["objects"] == 2 and doc["results"][0]["name"] == "p"
+
+
+def test_an_alias_bomb_is_refused_quickly_naming_the_file(tmp_path, capsys):
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [*a{i-1}, *a{i-1}, *a{i-1}, *a{i-1}, *a{i-1}, *a{i-1}, *a{i-1}, *a{i-1}, *a{i-1}, *a{i-1}]"
+              for i in range(1, 10)]
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text("\n".join(lines) + "\napiVersion: v1\nkind: Pod\n")
+    assert bomb.stat().st_size < 1500
+    t0 = time.monotonic()
+    status, _, err = run(capsys, str(bomb), "--level", "baseline", "--offline", "--strict")
+    assert status == 2 and "alias" in err and str(bomb) in err
+    assert time.monotonic() - t0 < 10
 
 
 @pytest.mark.parametrize("args,message", [
