@@ -23,7 +23,9 @@ from harness.core.settings import HarnessConfig
 from harness.plugin import evidence
 from harness.plugin.collect import ScenarioFile, ScenarioItem, is_scenario_file
 from harness.plugin.options import add_options, get_config
-from harness.plugin.session import STATE, RunState, current_runtime as session_runtime, is_worker, prepare, runtime_for, shutdown
+from harness.plugin.session import (STATE, RunState, install_sigterm, is_worker, prepare, restore_sigterm, runtime_for,
+                                    shutdown)
+from harness.plugin.session import current_runtime as session_runtime
 
 __all__ = ["runtime_for"]
 
@@ -40,6 +42,7 @@ def pytest_configure(config: pytest.Config) -> None:
     ]:
         config.addinivalue_line("markers", line)
     config.stash[STATE] = RunState()
+    install_sigterm(config)
     try:
         cfg = get_config(config)
     except HarnessError as exc:
@@ -47,6 +50,10 @@ def pytest_configure(config: pytest.Config) -> None:
     for directory in cfg.scenario_dirs:  # the user's own corpus, collected with the paths given
         if directory not in config.args:
             config.args.append(directory)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    restore_sigterm(config)
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector):

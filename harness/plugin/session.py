@@ -6,13 +6,16 @@ what the hooks and the scenario items share, so neither imports the other.
 
 from __future__ import annotations
 
+import signal
+import threading
+
 import pytest
 
 from harness.core.errors import HarnessError
 from harness.plugin import evidence
 from harness.plugin.options import get_config
 
-__all__ = ["STATE", "RunState", "current_runtime", "is_worker", "prepare", "runtime_for", "shutdown", "state_of"]
+__all__ = ["STATE", "RunState", "current_runtime", "install_sigterm", "is_worker", "restore_sigterm", "prepare", "runtime_for", "shutdown", "state_of"]
 
 STATE = pytest.StashKey["RunState"]()
 
@@ -25,6 +28,7 @@ class RunState:
         self.runtime = None
         self.preflight = None
         self.target: dict | None = None  # kubeconfig, context, audit_log, server_minor
+        self.old_sigterm = None
 
 
 def state_of(config: pytest.Config) -> "RunState":
@@ -103,10 +107,49 @@ def runtime_for(config: pytest.Config):
     return state.runtime
 
 
+def _sigterm(signum, frame) -> None:
+    raise KeyboardInterrupt("SIGTERM")
+
+
+def install_sigterm(config: pytest.Config) -> None:
+    """Treat SIGTERM (``timeout``, CI cancellation, a Job's deadline) like Ctrl-C: clean up and seal.
+
+    Only when nobody else handles it, and only from the main thread (where signals are delivered).
+    """
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        config.stash[STATE].old_sigterm = signal.signal(signal.SIGTERM, _sigterm)
+
+
+def restore_sigterm(config: pytest.Config) -> None:
+    state = config.stash.get(STATE, None)
+    if state is not None and state.old_sigterm is not None:
+        signal.signal(signal.SIGTERM, state.old_sigterm)
+        state.old_sigterm = None
+
+
 def shutdown(config: pytest.Config) -> None:
+    """Delete the namespaces of this process (the controller: of every process of the run), stop the plane.
+
+    Workers clean up their own; a worker killed before it could (xdist tears workers down on an
+    interruption) leaves namespaces labelled with the run id, which the controller deletes here.
+    """
     state = config.stash[STATE]
     if state.runtime is not None:
         state.runtime.cleanup()
+        if not is_worker(config) and not get_config(config).keep_namespaces:
+            _delete_run_namespaces(state.runtime)
     if state.embedded is not None:
         state.embedded.stop()
         state.embedded = None
+
+
+def _delete_run_namespaces(runtime) -> None:
+    from harness.cluster.runtime import OWNER, OWNER_LABEL, RUN_LABEL
+
+    try:
+        leftovers = runtime.cluster.list_namespaces(f"{OWNER_LABEL}={OWNER},{RUN_LABEL}={runtime.cfg.run_id}")
+    except HarnessError:
+        return  # the cluster is gone: the next run's sweep deletes them (README: "what the next run sweeps")
+    for ns in leftovers:
+        if ns.get("status", {}).get("phase") != "Terminating":
+            runtime.cluster.delete_namespace(ns["metadata"]["name"])
