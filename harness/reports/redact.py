@@ -8,7 +8,8 @@ Two layers, both applied by ``Redactor.scrub``:
 * **Shapes.** Anything that looks like a credential, whether or not we know it: an
   ``Authorization`` header or ``Bearer <token>``, a PEM block (private keys, certificates), a
   kubeconfig credential field (``token:``, ``client-key-data:``, ``password:`` ...), a
-  ``--token=``/``--password=`` flag, and user:password in a URL. Mapping keys named like a
+  ``--token=``/``--password=`` flag, user:password in a URL, and the ``host=..., port=...`` of
+  urllib3's transport errors (the server address, whatever it is). Mapping keys named like a
   credential (``Authorization``, ``token``, ``password``, ``client-key-data`` ...) have their value
   replaced whatever it looks like.
 
@@ -52,11 +53,13 @@ _SHAPES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"(?i)(--(?:token|password|client-key|bearer-token|client-secret)[= ])\S+"), rf"\1{REDACTED}"),
     # user:password@ in URLs
     (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s:@]+:[^/\s@]+@"), rf"\1{REDACTED}@"),
+    # urllib3's transport errors name the server as host='10.0.0.1', port=6443 (ConnectionPool reprs)
+    (re.compile(r"(?i)\bhost=(['\"])[^'\"]*\1,\s*port=\d+"), "host=<server>"),
 ]
 
 
 # every shape above needs one of these words or marks; strings without them skip the patterns
-_MAY_HOLD_A_SHAPE = re.compile(r"(?i)-----BEGIN|authorization|bearer|token|password|secret|-data|client-key|://")
+_MAY_HOLD_A_SHAPE = re.compile(r"(?i)-----BEGIN|authorization|bearer|token|password|secret|-data|client-key|://|host=")
 
 
 def _norm_key(key: str) -> str:
@@ -139,7 +142,8 @@ class Redactor:
 _TEXT_MAY_HOLD_A_SHAPE = re.compile(_MAY_HOLD_A_SHAPE.pattern.replace("|://", r"|://[^/\s@]*@"))
 #: for ASCII text: every word a shape needs and a fragment of every credential-named key
 _HINT_WORDS = ("-----begin", "authorization", "bearer", "token", "password", "passwd", "secret", "-data",
-               "client-key", "client_key", "api-key", "api_key", "apikey", "private-key", "private_key", "cookie")
+               "client-key", "client_key", "api-key", "api_key", "apikey", "private-key", "private_key", "cookie",
+               "host=")
 _URL_USERINFO = re.compile(r"://[^/\s@]*@")
 #: a credential-named key as JSON writes it (``"api_key":``), however spelt (case, ``_``/``-``)
 _PAD = r"(?:\s|\\[nrtfb]|\\u00[0-9a-fA-F]{2})*"  # what str.strip() removes, also as JSON escapes it

@@ -147,3 +147,18 @@ def test_dumps_leaves_a_clean_record_alone_and_scrubs_a_dirty_one():
         '{"env": [{"name": "X", "value": "<t>"}]}'
     assert r.dumps({"Api_Key": "abcdef"})[0] == {"Api_Key": REDACTED}
     assert r.dumps({"url": "https://admin:hunter2@host/api"})[0] == {"url": f"https://{REDACTED}@host/api"}
+
+
+TRANSPORT_ERROR = ("MaxRetryError: HTTPSConnectionPool(host='127.0.0.1', port=40123): Max retries exceeded with url: "
+                   "/api/v1/namespaces/x/pods?dryRun=All (Caused by NewConnectionError('<urllib3.connection."
+                   "HTTPSConnection object at 0x7f>: Failed to establish a new connection: [Errno 111] Connection refused'))")
+
+
+def test_transport_errors_do_not_leak_the_server_address():
+    """After an apiserver kill, host='127.0.0.1', port=... appeared 2,226 times in results.json."""
+    r = Redactor()
+    assert "127.0.0.1" not in r.text(TRANSPORT_ERROR) and "40123" not in r.text(TRANSPORT_ERROR)
+    assert "HTTPSConnectionPool(host=<server>): Max retries exceeded" in r.text(TRANSPORT_ERROR)
+    scrubbed, text = r.dumps({"observed": {"message": TRANSPORT_ERROR, "outcome": "error"}})
+    assert "127.0.0.1" not in text and "40123" not in text and scrubbed["observed"]["outcome"] == "error"
+    assert r.text('HTTPConnectionPool(host="api.internal.example", port=443)') == "HTTPConnectionPool(host=<server>)"
