@@ -10,6 +10,7 @@ anything is submitted. ``scenarios/README.md`` documents the fields.
 from __future__ import annotations
 
 import copy
+import difflib
 import dataclasses
 import hashlib
 import re
@@ -31,6 +32,7 @@ __all__ = [
     "corpus_digest",
     "load_corpus",
     "load_scenario",
+    "mentions_harness",
 ]
 
 ANNOTATION = "pss-harness.io/scenario"
@@ -100,6 +102,22 @@ def _load_yaml(text: str, path: Path, first_line: int = 0) -> list[Any]:
         raise ScenarioError(str(path), f"YAML syntax error: {problem}", line) from None
 
 
+_NOT_A_SCENARIO = (" (every YAML file under a scenario directory must be a scenario: move other files out, "
+                   "or into a directory whose name starts with '_')")
+
+
+def _near_miss(key: str) -> bool:
+    """A key that was meant to be ``ANNOTATION`` (``pss-harness.io/scenarios``, ``pss_harness.io/scenario`` ...)."""
+    squashed = re.sub(r"[^a-z]", "", key.lower())
+    return "scenario" in squashed and ("harness" in squashed or "pss" in squashed) or \
+        difflib.SequenceMatcher(None, key.lower(), ANNOTATION).ratio() >= 0.8
+
+
+def mentions_harness(text: str) -> bool:
+    """Whether a YAML text looks meant for the corpus (it names the harness's annotation prefix)."""
+    return "pss-harness" in text or "pss_harness" in text or bool(re.search(r"(?i)pss.?harness\.io/scen", text))
+
+
 def load_scenario(path: Path) -> Scenario:
     """Load one scenario file; raise ``ScenarioError`` naming the file, line and problem."""
     path = Path(path)
@@ -112,7 +130,7 @@ def load_scenario(path: Path) -> Scenario:
         raise ScenarioError(str(path), f"a scenario file holds exactly one manifest, found {len(docs)} documents")
     doc = docs[0]
     if not isinstance(doc, dict) or doc.get("apiVersion") != "v1" or doc.get("kind") != "Pod":
-        raise ScenarioError(str(path), "the manifest must be a v1 Pod (apiVersion: v1, kind: Pod)", 1)
+        raise ScenarioError(str(path), "the manifest must be a v1 Pod (apiVersion: v1, kind: Pod)" + _NOT_A_SCENARIO, 1)
     meta = doc.get("metadata")
     if not isinstance(meta, dict) or not isinstance(meta.get("name"), str):
         raise ScenarioError(str(path), "metadata.name is required", 1)
@@ -128,7 +146,13 @@ def load_scenario(path: Path) -> Scenario:
                             meta["__lines__"]["namespace"])
     annotations = meta.get("annotations") or {}
     if ANNOTATION not in annotations:
-        raise ScenarioError(str(path), f"metadata.annotations[{ANNOTATION!r}] is missing: it holds the scenario data",
+        near = [k for k in annotations if k != "__lines__" and _near_miss(str(k))]
+        if near:
+            raise ScenarioError(str(path), f"annotation key {near[0]!r} is not {ANNOTATION!r}: a typo? "
+                                           "(the file is not a scenario until it is spelt exactly)",
+                                annotations["__lines__"].get(near[0]))
+        raise ScenarioError(str(path), f"metadata.annotations[{ANNOTATION!r}] is missing: it holds the scenario data"
+                                       + _NOT_A_SCENARIO,
                             meta["__lines__"].get("name"))
     raw = annotations[ANNOTATION]
     if not isinstance(raw, str):

@@ -56,8 +56,21 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     restore_sigterm(config)
 
 
+def _scenario_roots(config: pytest.Config) -> tuple[Path, ...]:
+    roots = config.stash.get(_ROOTS, None)
+    if roots is None:
+        from harness.core.resources import corpus_dir
+
+        dirs = [corpus_dir(), *get_config(config).scenario_dirs]
+        roots = config.stash[_ROOTS] = tuple(Path(d).resolve() for d in dirs)
+    return roots
+
+
+_ROOTS = pytest.StashKey[tuple]()
+
+
 def pytest_collect_file(file_path: Path, parent: pytest.Collector):
-    if is_scenario_file(file_path):
+    if is_scenario_file(file_path.resolve(), _scenario_roots(parent.config)):
         return ScenarioFile.from_parent(parent, path=file_path)
     return None
 

@@ -11,7 +11,7 @@ import pytest
 from harness.core.errors import HarnessError, ScenarioError
 from harness.core.expectations import Expectation, Policy, expected
 from harness.core.model import LATEST, Level, Mode, PolicyVersion
-from harness.corpus.scenarios import ANNOTATION, Scenario, load_scenario
+from harness.corpus.scenarios import ANNOTATION, Scenario, load_scenario, mentions_harness
 from harness.core.verdict import Verdict, judge
 from harness.plugin.session import runtime_for
 
@@ -24,13 +24,23 @@ class VerdictMismatch(AssertionError):
     """The cluster did not do what the scenario data says it owes."""
 
 
-def is_scenario_file(path: Path) -> bool:
+def is_scenario_file(path: Path, roots: tuple[Path, ...] = ()) -> bool:
+    """Whether pytest should collect ``path`` as a scenario (and report it if it is not a valid one).
+
+    A YAML file is one if it mentions the harness's annotation (spelt right or nearly), or if it
+    lies under a scenario directory (``roots``: the repository corpus and ``--psa-scenarios``):
+    there, every YAML file is a scenario or a collection error naming it, never silently skipped.
+    Names starting with ``_`` or ``.`` (in the last two path parts) are left out.
+    """
     if path.suffix not in (".yaml", ".yml") or any(p.startswith(("_", ".")) for p in path.parts[-2:]):
         return False
+    if any(path.is_relative_to(r) for r in roots):
+        return True
     try:
-        return ANNOTATION in path.read_text(errors="replace")
+        text = path.read_text(errors="replace")
     except OSError:
         return False
+    return ANNOTATION in text or mentions_harness(text)
 
 
 def marker_name(prefix: str, value: str) -> str:

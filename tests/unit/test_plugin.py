@@ -96,3 +96,28 @@ def test_extra_scenario_directories_from_the_option_and_ini(pytester):
     assert len([l for l in result.outlines if "::" in l]) == 7
     result = pytester.runpytest("empty", "--co", "--psa-scenarios", "nope")
     assert result.ret == pytest.ExitCode.USAGE_ERROR and "--psa-scenarios nope: no such directory" in result.stderr.str()
+
+
+def test_a_typo_in_the_annotation_key_is_a_collection_error_naming_the_file(pytester):
+    """Before: ``pss-harness.io/scenarios:`` made the file silently not collected."""
+    pytester.makefile(".yaml", **{"vulnerable-pod": SEED.replace("pss-harness.io/scenario:", "pss-harness.io/scenarios:")})
+    result = pytester.runpytest("--co", "-q")
+    assert result.ret == pytest.ExitCode.INTERRUPTED  # collection errors stop the run
+    result.stdout.fnmatch_lines(["*vulnerable-pod.yaml:*annotation key 'pss-harness.io/scenarios' is not "
+                                 "'pss-harness.io/scenario': a typo?*"])
+
+
+def test_every_yaml_file_under_a_scenario_directory_is_a_scenario_or_an_error(pytester):
+    mine = pytester.mkdir("my-scenarios")
+    (mine / "vulnerable-pod.yaml").write_text(SEED)
+    (mine / "notes.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: notes}\n")
+    (mine / "_helpers").mkdir()
+    (mine / "_helpers" / "kustomization.yaml").write_text("resources: []\n")  # '_' directories are left out
+    elsewhere = pytester.mkdir("fixtures")
+    (elsewhere / "app.yaml").write_text("apiVersion: v1\nkind: Pod\nmetadata: {name: app}\n")
+    result = pytester.runpytest("--co", "-q", "--psa-scenarios", str(mine), str(elsewhere))
+    out = result.stdout.str()
+    assert "my-scenarios/notes.yaml:1: the manifest must be a v1 Pod" in out
+    assert "every YAML file under a scenario directory must be a scenario" in out
+    assert "kustomization.yaml" not in out and "app.yaml" not in out
+    assert result.ret == pytest.ExitCode.INTERRUPTED
