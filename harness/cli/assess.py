@@ -76,7 +76,7 @@ def _assess(args: argparse.Namespace) -> int:
     level = Level.parse(args.level, "--level")
     if level is Level.PRIVILEGED:
         raise UsageError("--level privileged forbids nothing: use baseline or restricted")
-    version = PolicyVersion.parse(args.version, "--version")
+    version = PolicyVersion.parse(args.version, "--version", lenient=True)
     try:
         objects = read_manifests(args.paths, strict=args.strict)
     except EmptyInput as exc:

@@ -47,7 +47,7 @@ def _side(args, name: str) -> Side:
 
     k8s = getattr(args, f"{name}_k8s")
     side = Side(resolve_version(k8s) if k8s else None, getattr(args, f"{name}_kubeconfig"), getattr(args, f"{name}_context"),
-                str(PolicyVersion.parse(getattr(args, f"{name}_policy"), f"--{name}-policy")))
+                str(PolicyVersion.parse(getattr(args, f"{name}_policy"), f"--{name}-policy", lenient=True)))
     if side.k8s_version and side.kubeconfig:
         raise UsageError(f"--{name}-k8s and --{name}-kubeconfig are exclusive: choose an embedded version or a cluster")
     return side

@@ -89,10 +89,16 @@ class PolicyVersion:
     minor: int | None  #: ``None`` means ``latest``
 
     @classmethod
-    def parse(cls, text: str, what: str = "policy version") -> "PolicyVersion":
+    def parse(cls, text: str, what: str = "policy version", *, lenient: bool = False) -> "PolicyVersion":
+        """``latest`` or ``v1.N``; ``lenient`` (options typed by people) also takes ``1.N``.
+
+        Namespace label values are never lenient: PodSecurity itself accepts only ``v1.N``.
+        """
         text = str(text).strip()
         if text == "latest":
             return LATEST
+        if lenient and re.match(r"^1\.\d+$", text):
+            text = "v" + text
         m = _VERSION_RE.match(text)
         if not m:
             raise UsageError(f'{what} {text!r}: must be "latest" or "v1.N" (e.g. v1.25)')

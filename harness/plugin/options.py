@@ -94,7 +94,7 @@ def get_config(config: pytest.Config) -> HarnessConfig:
     levels = tuple(Level.parse(t, "--psa-levels value") for t in _csv(values["levels"]))
     modes = tuple(Mode.parse(t, "--psa-modes value") for t in _csv(values["modes"]))
     versions = None if str(values["versions"]).strip() == "auto" else \
-        tuple(PolicyVersion.parse(t, "--psa-versions value") for t in _csv(values["versions"]))
+        tuple(PolicyVersion.parse(t, "--psa-versions value", lenient=True) for t in _csv(values["versions"]))
     kinds = tuple(_csv(values["kinds"]))
     bad = [k for k in kinds if k not in KIND_NAMES]
     if bad:

@@ -141,7 +141,8 @@ def test_an_alias_bomb_is_refused_quickly_naming_the_file(tmp_path, capsys):
 @pytest.mark.parametrize("args,message", [
     (["--level", "strict"], "must be one of privileged, baseline, restricted"),
     (["--level", "privileged"], "forbids nothing"),
-    (["--level", "baseline", "--version", "1.30"], 'must be "latest" or "v1.N"'),
+    (["--level", "baseline", "--version", "v1.x"], 'must be "latest" or "v1.N"'),
+    (["--level", "baseline", "--version", "1.30.2"], 'must be "latest" or "v1.N"'),
 ])
 def test_bad_options(capsys, args, message):
     status, _, err = run(capsys, str(FIXTURES), "--offline", *args)
@@ -151,3 +152,9 @@ def test_bad_options(capsys, args, message):
 def test_missing_path(capsys):
     status, _, err = run(capsys, "/no/such/dir", "--level", "baseline", "--offline")
     assert status == 2 and "/no/such/dir: no such file or directory" in err
+
+
+def test_version_may_be_written_without_the_v(capsys):
+    """``--version 1.30`` is what people type; it means v1.30 (label values stay strict)."""
+    status, out, _ = run(capsys, str(FIXTURES), "--level", "baseline", "--version", "1.30", "--offline", "--format", "json")
+    assert json.loads(out)["version"] == "v1.30" and status in (0, 1)

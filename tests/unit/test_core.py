@@ -244,3 +244,10 @@ def test_audit_annotations_are_judged_when_observed():
     attach_audit(missing, {"annotations": {}}, 37)
     v = judge(exp, missing, Policy(R, Mode.AUDIT, PolicyVersion(31)), audit_observed=True)
     assert not v.passed and "audit-violations: missing" in v.problems[0]
+
+
+@pytest.mark.parametrize("text,want", [("1.30", "v1.30"), ("v1.30", "v1.30"), ("latest", "latest")])
+def test_lenient_policy_version_takes_what_people_type(text, want):
+    assert str(PolicyVersion.parse(text, lenient=True)) == want
+    with pytest.raises(UsageError):
+        PolicyVersion.parse("1.30.1", lenient=True)
