@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "report": "harness.cli.report",
     "assess": "harness.cli.assess",
     "diff": "harness.cli.diff",
+    "truth": "harness.cli.truth",
 }
 
 

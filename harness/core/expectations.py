@@ -16,10 +16,10 @@ from __future__ import annotations
 import dataclasses
 
 from harness.core.checks import effective_check, newest_minor
-from harness.core.model import Level, Mode, Outcome, PolicyVersion
+from harness.core.model import LATEST, Level, Mode, Outcome, PolicyVersion
 from harness.core.scenario import Scenario
 
-__all__ = ["Expectation", "Policy", "checks_at", "expected", "policy_minor"]
+__all__ = ["Expectation", "Policy", "auto_versions", "checks_at", "expected", "policy_minor"]
 
 WARN_FOLLOWS_ENFORCE_SINCE = 26  # server minor from which an enforce label also sets warn
 
@@ -59,6 +59,15 @@ def policy_minor(version: PolicyVersion, server_minor: int) -> int:
     ``latest`` and any newer label clamp to what the server knows (never beyond this registry).
     """
     return version.resolve(min(server_minor, newest_minor()))
+
+
+def auto_versions(scenario: Scenario) -> list[PolicyVersion]:
+    """The policy versions a scenario is tested at by default: ``latest`` plus, for each boundary it
+    declares, the minor just below and the boundary itself (sorted, ``latest`` last)."""
+    auto = {LATEST}
+    for b in scenario.boundaries():
+        auto |= {PolicyVersion(b - 1), PolicyVersion(b)}
+    return sorted(auto)
 
 
 def checks_at(scenario: Scenario, kind: str, level: Level, minor: int) -> frozenset[str]:

@@ -9,7 +9,7 @@ report for a level and minor.
 This feeds the catalog's coverage table and the corpus completeness tests. It mirrors what the
 upstream checks in ``k8s.io/pod-security-admission/policy`` inspect, as described in
 ``/work/shared/docs/pss-reference.md``; it is *not* the oracle. The API server is, and
-``bench/truth_corpus.py`` keeps the corpus data in agreement with it, while
+``pss-harness truth`` (``harness.cli.truth``) keeps the corpus data in agreement with it, while
 ``tests/unit/test_corpus.py`` keeps this reading in agreement with the corpus data. Nothing
 here does I/O.
 """

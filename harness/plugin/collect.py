@@ -9,8 +9,8 @@ from typing import Iterator
 import pytest
 
 from harness.core.errors import HarnessError, ScenarioError
-from harness.core.expectations import Expectation, Policy, expected
-from harness.core.model import LATEST, Level, Mode, PolicyVersion
+from harness.core.expectations import Expectation, Policy, auto_versions, expected
+from harness.core.model import LATEST, Level, Mode
 from harness.corpus.scenarios import ANNOTATION, Scenario, load_scenario, mentions_harness
 from harness.core.verdict import Verdict, judge
 from harness.plugin.session import runtime_for
@@ -55,10 +55,7 @@ def policies_for(scenario: Scenario, levels, modes, versions) -> list[Policy]:
     (enforce, latest): it has no checks, so its version and mode change nothing.
     """
     if versions is None:
-        auto = {LATEST}
-        for b in scenario.boundaries():
-            auto |= {PolicyVersion(b - 1), PolicyVersion(b)}
-        versions = sorted(auto)
+        versions = auto_versions(scenario)
     out = []
     for level in levels:
         if level is Level.PRIVILEGED:

@@ -1,6 +1,7 @@
 """The attack corpus in scenarios/: loads, is laid out as documented, is complete, and its data agrees.
 
-No cluster: the server-side truth is ``bench/truth_corpus.py``; here the scenario data is checked
+No cluster: the server-side truth is ``pss-harness truth`` (run in CI by
+``tests/integration/test_truth.py``); here the scenario data is checked
 against itself, against the layout rules in scenarios/README.md, and against an independent
 offline reading of each manifest (``harness.corpus.coverage``).
 """
@@ -26,7 +27,7 @@ B, R = Level.BASELINE, Level.RESTRICTED
 IMAGE = "registry.k8s.io/pause:3.10"
 
 #: (check, place) pairs API validation refuses, so the corpus exercises them with invalid scenarios
-#: (established by bench/truth_corpus.py against kube-apiserver v1.37.2)
+#: (established by `pss-harness truth` against kube-apiserver v1.37.2: tests/integration/test_truth.py)
 API_FORBIDDEN = {
     ("hostPorts", "ephemeralContainers"),                    # ports: cannot be set for an Ephemeral Container
     ("hostProbesAndHostLifecycle", "ephemeralContainers"),   # probes/lifecycle: cannot be set for an Ephemeral Container

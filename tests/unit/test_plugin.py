@@ -40,7 +40,7 @@ def test_matrix_options_narrow_the_run(corpus):
 
 @pytest.mark.parametrize("option,value,message", [
     ("--psa-levels", "strict", "must be one of privileged, baseline, restricted"),
-    ("--psa-versions", "1.30", 'must be "latest" or "v1.N"'),
+    ("--psa-versions", "v1.3x", 'must be "latest" or "v1.N"'),
     ("--psa-kinds", "Secret", "unknown kind"),
     ("--psa-modes", "block", "must be one of enforce, warn, audit"),
     ("--kubeconfig", "/nonexistent/kubeconfig", "no such file"),

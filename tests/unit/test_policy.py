@@ -1,7 +1,8 @@
 """The offline evaluator: every check, every variant boundary, message order and format, objects.
 
-Expected strings are the upstream formats; those marked in ``bench/differential_smoke.py`` were
-also confirmed verbatim against kube-apiserver v1.37.2.
+Expected strings are the upstream formats. The pods of ``tests/fixtures/golden/differential-pods.yaml``
+are confirmed verbatim against kube-apiserver v1.37.2 and v1.34.4 in CI
+(``tests/integration/test_golden_differential.py``).
 """
 
 from __future__ import annotations
@@ -583,7 +584,7 @@ def test_host_network_pod_gets_host_ports_but_template_does_not():
 
 
 def test_apparmor_annotation_copied_into_pod_field():
-    # confirmed against kube-apiserver v1.37.2 (bench/differential_smoke.py, aa-annot-unconfined)
+    # confirmed against kube-apiserver (tests/integration/test_golden_differential.py, aa-annot-unconfined)
     obj = pod(hardened_spec(), {AA + "app": "unconfined"})
     assert evaluate_object(obj, B, LATEST).message() == (
         'violates PodSecurity "baseline:latest": forbidden AppArmor profiles (container "app" and annotation must not '
