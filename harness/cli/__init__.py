@@ -6,11 +6,14 @@
     pss-harness diff                           what changes between two sides         (harness.cli.diff)
     pss-harness truth                          check the corpus's derived expectations against a server
                                                                                        (harness.cli.truth)
+    pss-harness run [PYTEST-ARGS...]           the packaged attack corpus under pytest   (harness.cli.run)
 
 The top of the layering: it may import every other package. Each command module has
 ``add_parser(subparsers)`` and sets a ``handler``; heavy imports happen inside handlers so
-``pss-harness --help`` stays fast. Errors the user can fix are printed as one message with the
-fix (exit 2), never as a traceback.
+``pss-harness --help`` stays fast. A command that sets ``passthrough=True`` receives the
+arguments it does not define itself, in order, as ``args.passthrough_args`` (``run`` hands them
+to pytest); any other command refuses unknown arguments. Errors the user can fix are printed as
+one message with the fix (exit 2), never as a traceback.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ COMMANDS: dict[str, str] = {
     "assess": "harness.cli.assess",
     "diff": "harness.cli.diff",
     "truth": "harness.cli.truth",
+    "run": "harness.cli.run",
 }
 
 
@@ -57,7 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra and not getattr(args, "passthrough", False):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.passthrough_args = extra
     try:
         return args.handler(args)
     except HarnessError as exc:

@@ -22,15 +22,13 @@ from harness.core.checks import CHECKS, newest_minor
 from harness.corpus.coverage import PLACES, findings
 from harness.core.expectations import checks_at
 from harness.core.model import Level
+from harness.core.resources import corpus_dir
 from harness.core.kinds import KIND_NAMES
 from harness.corpus.scenarios import Scenario, load_corpus
 from harness.corpus.taxonomy import ATTACK_NAMES, CIS_VERSION, MS_MATRIX_NAMES
 from harness.corpus.taxonomy import CIS_TITLES as CIS_NAMES
 
 __all__ = ["ATTACK_NAMES", "CIS_NAMES", "CIS_VERSION", "MS_MATRIX_NAMES", "coverage", "main", "render_catalog"]
-
-DEFAULT_DIR = Path(__file__).resolve().parent.parent / "scenarios"
-
 
 _PLACE_TITLES = {"containers": "containers", "initContainers": "init", "sidecars": "sidecar",
                  "ephemeralContainers": "ephemeral", "pod": "pod", "annotations": "annotations"}
@@ -217,9 +215,10 @@ _GROUP_ORDER = {"baseline": 0, "restricted": 1, "controls": 2}
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m harness.corpus.catalog", description="Write scenarios/CATALOG.md from the scenario files.")
     ap.add_argument("--check", action="store_true", help="do not write; exit 1 if the catalog is stale")
-    ap.add_argument("--scenarios", type=Path, default=DEFAULT_DIR, help="scenario directory (default: %(default)s)")
+    ap.add_argument("--scenarios", type=Path, help="scenario directory (default: the corpus, scenarios/)")
     ap.add_argument("--output", type=Path, help="catalog file (default: <scenarios>/CATALOG.md)")
     args = ap.parse_args(argv)
+    args.scenarios = args.scenarios or corpus_dir()
     output = args.output or args.scenarios / "CATALOG.md"
     text = render_catalog(load_corpus([args.scenarios]), root=args.scenarios)
     if args.check:

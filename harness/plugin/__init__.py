@@ -85,13 +85,77 @@ def _args_have_scenarios(config: pytest.Config) -> bool:
     return False
 
 
+def _distributed(config: pytest.Config) -> bool:
+    """pytest-xdist's controller: it never collects, and starts the workers right after sessionstart."""
+    return config.pluginmanager.has_plugin("dsession")
+
+
+_MAX_FREE_NAMES = 12
+
+
+def _markexpr_may_select_scenarios(config: pytest.Config) -> bool:
+    """False only if ``-m`` rejects every item carrying the ``integration`` marker, as every scenario item does.
+
+    The expression's other names are free (an item may or may not carry them): it may select
+    scenario items if some assignment of them, with ``integration`` true, makes it true.
+    """
+    markexpr = config.option.markexpr
+    if not markexpr:
+        return True
+    try:
+        from _pytest.mark.expression import Expression
+
+        expr = Expression.compile(markexpr)
+    except Exception:  # an unknown pytest internal or a bad expression (pytest reports that itself)
+        return True
+
+    class Free(Exception):
+        pass
+
+    def satisfiable(assigned: dict) -> bool:
+        pending = []
+
+        def matcher(name: str, /, **kwargs) -> bool:
+            key = (name, tuple(sorted(kwargs.items())))
+            if key not in assigned:
+                pending.append(key)
+                raise Free
+            return assigned[key]
+
+        try:
+            return expr.evaluate(matcher)
+        except Free:
+            if len(assigned) > _MAX_FREE_NAMES:
+                return True
+            key = pending[0]
+            return satisfiable({**assigned, key: True}) or satisfiable({**assigned, key: False})
+
+    return satisfiable({("integration", ()): True})
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionstart(session: pytest.Session) -> None:
-    """In the controlling process: start the target and run the preflight before any worker starts."""
+    """Under pytest-xdist, in the controller: start the target and run the preflight before any worker starts.
+
+    The controller does not collect, so it starts the target unless ``-m`` excludes every
+    scenario item (``-m "not integration"``). Without xdist the start waits for the collection.
+    """
     config = session.config
-    if is_worker(config) or config.option.collectonly or not _args_have_scenarios(config):
+    if is_worker(config) or config.option.collectonly or not _distributed(config):
         return
-    prepare(config)
+    if _args_have_scenarios(config) and _markexpr_may_select_scenarios(config):
+        prepare(config)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Without xdist: start the target and run the preflight once the selection holds a scenario item."""
+    config = session.config
+    if is_worker(config) or config.option.collectonly or _distributed(config):
+        return
+    if session.testsfailed and not config.option.continue_on_collection_errors:
+        return  # pytest stops on the collection errors; no cluster needed to report them
+    if any(isinstance(item, ScenarioItem) for item in session.items):
+        prepare(config)
 
 
 @pytest.hookimpl(optionalhook=True)  # pytest-xdist's hook: absent with -p no:xdist

@@ -113,6 +113,7 @@ class ScenarioItem(pytest.Item):
         marks += [marker_name("check", c) for c in scenario.check_ids()]
         marks += [marker_name("attack", t) for t in scenario.attack]
         marks += ["control"] if scenario.is_control else ["attack"]
+        self.add_marker("integration")  # every item talks to a cluster: `-m "not integration"` needs none
         registered = self.config.stash.setdefault(_MARKERS, set())
         for m in marks:
             if m not in registered:  # keep --strict-markers happy for corpus-defined names

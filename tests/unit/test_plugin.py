@@ -121,3 +121,50 @@ def test_every_yaml_file_under_a_scenario_directory_is_a_scenario_or_an_error(py
     assert "every YAML file under a scenario directory must be a scenario" in out
     assert "kustomization.yaml" not in out and "app.yaml" not in out
     assert result.ret == pytest.ExitCode.INTERRUPTED
+
+
+# A conftest for the run below: the embedded control plane is replaced by a stub that refuses to
+# start, so a run that wants a cluster stops at once (exit 3) instead of starting one.
+_NO_PLANE = '''
+import harness.embedded
+from harness.core.errors import ControlPlaneError
+
+class _RefusingCluster:
+    def __init__(self, *args, **kwargs):
+        raise ControlPlaneError("STUB: the embedded control plane was asked to start")
+
+harness.embedded.EmbeddedCluster = _RefusingCluster
+'''
+_UNIT_TEST = "def test_pure():\n    assert 1 + 1 == 2\n"
+
+
+@pytest.mark.parametrize("xdist", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_not_integration_runs_the_unit_tests_and_starts_no_control_plane(pytester, xdist):
+    """Every scenario item carries ``integration``; deselecting it leaves nothing that needs a cluster."""
+    pytester.makefile(".yaml", **{"vulnerable-pod": SEED})
+    pytester.makepyfile(test_unit=_UNIT_TEST, conftest=_NO_PLANE)
+    collected = pytester.runpytest_subprocess("--co", "-q", "-m", "integration", "--psa-kinds", "Pod")
+    assert len([l for l in collected.outlines if "vulnerable-pod.yaml::" in l]) == 7
+
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-m", "not integration", *xdist)
+    out = result.stdout.str() + result.stderr.str()
+    assert result.ret == pytest.ExitCode.OK, out
+    # (under xdist the workers deselect, and the controller's summary does not count them)
+    result.assert_outcomes(passed=1, **({} if xdist else {"deselected": 63}))
+    assert "starting the embedded control plane" not in out and "STUB" not in out
+
+    # the same run without -m wants the cluster (the stub refuses): the check above can fail
+    wanted = pytester.runpytest_subprocess("-p", "no:cacheprovider", *xdist)
+    out = wanted.stdout.str() + wanted.stderr.str()
+    assert wanted.ret == 3, out
+    assert "starting the embedded control plane" in out and "STUB: the embedded control plane was asked to start" in out
+
+
+def test_a_selection_without_scenario_items_starts_no_control_plane(pytester):
+    """Without xdist the target starts after collection, so ``-k`` deselecting every scenario is enough."""
+    pytester.makefile(".yaml", **{"vulnerable-pod": SEED})
+    pytester.makepyfile(test_unit=_UNIT_TEST, conftest=_NO_PLANE)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-k", "test_pure")
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()
+    result.assert_outcomes(passed=1, deselected=63)
+    assert "starting the embedded control plane" not in result.stdout.str()
