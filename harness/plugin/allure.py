@@ -5,7 +5,7 @@ whichever process ran the item, so it works under pytest-xdist: allure-pytest wr
 worker's results into the shared ``--alluredir``. What an item gets:
 
     epic      the namespace policy level (privileged, baseline, restricted)
-    feature   the check ids the item is evidence for (``bundle.controls_of``)
+    feature   the check ids the item is evidence for (``harness.reports.record.controls_of``)
     story     the scenario id
     tag       ATT&CK, MS threat matrix and ``CIS 5.2.x`` ids
     severity  critical/high/medium/low/info -> blocker/critical/normal/minor/trivial

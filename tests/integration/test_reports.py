@@ -16,6 +16,7 @@ import pytest
 
 from _harness_run import run_harness
 from harness.reports import bundle
+from harness.reports.record import corpus_digest
 from harness.cli import main
 
 pytestmark = pytest.mark.integration
@@ -51,7 +52,7 @@ def test_run_metadata_identifies_cluster_runner_and_corpus(results, embedded):
     assert meta["harness_version"] and meta["runner"]["python"] and meta["runner"]["pytest"]
     assert meta["options"]["kubeconfig"] == "(given)" and meta["options"]["kinds"] == ["Pod", "Deployment", "CronJob", "Job"]
     assert sorted(meta["scenarios"]) == ["hardened-pod", "mislabelled-pod", "vulnerable-pod"]
-    assert meta["corpus_sha256"] == bundle.corpus_digest(meta["scenarios"])
+    assert meta["corpus_sha256"] == corpus_digest(meta["scenarios"])
     assert meta["started"] < meta["finished"]
     assert meta["items"] == len(results["results"]) == 3 * 4 * 7
     assert meta["counts"]["failed"] == 24 and meta["exit_status"] == 1
