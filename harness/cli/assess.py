@@ -12,6 +12,9 @@ compared with the prediction.
 
 Exit status: 0 nothing to report; 1 an object would be denied (or warned, per ``--fail-on``);
 4 the prediction and the server disagree (takes precedence); 2 bad input or usage; 3 cluster error.
+
+``--format json`` prints one document; the JSON Schema harness/schemas/assess.schema.json
+(shipped with the package) documents every field.
 """
 
 from __future__ import annotations

@@ -43,6 +43,12 @@ def test_the_bundle_is_complete_and_verifies(run, capsys):
     assert f"SHA256SUMS sha256 {bundle.sums_digest(run.evidence)}" in run.process.stdout
 
 
+def test_results_json_conforms_to_its_shipped_schema(run, results, schema_check):
+    schema_check(results, "results")  # every record, the run metadata, the vocabularies
+    assert {r["result"] for r in results["results"]} == {"passed", "failed"}
+    assert {r["policy"]["mode"] for r in results["results"]} == {"enforce", "warn", "audit"}
+
+
 def test_run_metadata_identifies_cluster_runner_and_corpus(results, embedded):
     meta = results["run"]
     assert meta["run_id"] == "reportrun" and meta["target"] == "external"
