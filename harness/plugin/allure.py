@@ -19,6 +19,8 @@ Every value comes from the redacted evidence record, and a ``report_result`` hoo
 failure message and trace allure-pytest takes from the exception before the result is written
 (it also drops the tags allure-pytest makes of the selection markers, which repeat the labels).
 ``write_environment`` adds ``environment.properties`` and ``categories.json`` at session end.
+
+Imports: pytest, allure-pytest (``allure_commons``), PyYAML and ``harness.reports.redact``.
 """
 
 from __future__ import annotations

@@ -13,8 +13,8 @@ as known secrets in every process before its first record is written. A record i
 ``harness.reports.record.item_record`` (the typed record: every field, in one order); the run
 metadata is a ``record.RunMeta``.
 
-Imports: pytest, ``harness.core``, ``harness.reports`` (record, bundle, history, redact) and
-``harness.plugin`` (allure, options); the cluster only through the runtime it is handed.
+Imports: pytest, ``harness`` (its version), ``harness.reports`` (record, bundle, history, redact) and
+``harness.plugin`` (allure, options); it reaches the cluster only through the runtime it is handed.
 """
 
 from __future__ import annotations

@@ -156,10 +156,12 @@ def item_record(**fields: Unpack[ItemFields]) -> ItemRecord:
 
     A missing or unknown field is a ``TypeError`` naming it (a programming error, never input).
     """
-    if fields.keys() != _ITEM_KEY_SET:
-        missing, extra = sorted(_ITEM_KEY_SET - fields.keys()), sorted(fields.keys() - _ITEM_KEY_SET)
-        raise TypeError(f"item_record: missing field(s) {missing}, unknown field(s) {extra}")
-    record: dict = {k: fields[k] for k in _ITEM_KEYS}  # type: ignore[literal-required]
+    record: dict = fields  # a fresh dict per call: ``**fields`` collected the keywords into it
+    if tuple(record) != _ITEM_KEYS:
+        if record.keys() != _ITEM_KEY_SET:
+            missing, extra = sorted(_ITEM_KEY_SET - record.keys()), sorted(record.keys() - _ITEM_KEY_SET)
+            raise TypeError(f"item_record: missing field(s) {missing}, unknown field(s) {extra}")
+        record = {k: record[k] for k in _ITEM_KEYS}
     record["controls"] = controls_of(record)
     return record  # type: ignore[return-value]
 
