@@ -16,6 +16,9 @@ are skipped with a warning naming each; ``--strict`` refuses the input instead.
 Exit status: 0 nothing to report; 1 an object would be denied (or warned, per ``--fail-on``);
 4 the prediction and the server disagree (takes precedence); 2 bad input or usage; 3 cluster error;
 5 the input holds no Kubernetes object.
+
+``--format json`` prints one document; the JSON Schema harness/schemas/assess.schema.json
+(shipped with the package) documents every field.
 """
 
 from __future__ import annotations

@@ -3,6 +3,9 @@
     pss-harness diff --from-k8s 1.34 --to-k8s 1.37                 # two embedded versions
     pss-harness diff --from-policy v1.34 --to-policy latest        # one server, pinned vs latest
     pss-harness diff --from-kubeconfig old.yaml --to-kubeconfig new.yaml [PATH ...] [--no-corpus]
+
+``--format json`` prints one document (built by ``harness.core.diff.document``); the JSON Schema
+harness/schemas/diff.schema.json (shipped with the package) documents every field.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from harness.core.diff import Observed, Side, compare, exit_status, render_table, summary, to_json
+from harness.core.diff import Observed, Side, compare, document, exit_status, render_table, to_json
 from harness.core.errors import UsageError
 from harness.core.resources import corpus_dir
 from harness.core.expectations import Policy
@@ -130,8 +133,7 @@ def _diff(args: argparse.Namespace) -> int:
         (before,) = observe_sides([before_side], scenarios, manifests, levels, modes)
         (after,) = observe_sides([after_side], scenarios, manifests, levels, modes)
     changes = compare(before, after, _describe)
-    doc = {"from": before_side.describe(), "to": after_side.describe(),
-           "changes": [c.to_dict() for c in changes], "summary": summary(changes, len(before))}
+    doc = document(before_side, after_side, changes, len(before))
     text = to_json(doc) if args.format == "json" else render_table(doc)
     print(text)
     if args.output:

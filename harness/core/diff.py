@@ -13,6 +13,9 @@ Change classes (``classify``):
   warns: its pods will be refused);
 * ``checks-changed`` — the same outcome for different reasons;
 * ``outcome-changed`` — any other change.
+
+``document`` is the ``diff --format json`` output (``harness/schemas/diff.schema.json`` documents it);
+``render_table`` its text form. Pure: imports ``harness.core.model`` only.
 """
 
 from __future__ import annotations
@@ -24,9 +27,11 @@ from typing import Iterable
 from harness.core.model import Mode, Outcome
 from harness.core.model import DEFAULT_K8S_VERSION
 
-__all__ = ["Change", "Observed", "Side", "classify", "compare", "exit_status", "render_table"]
+__all__ = ["CHANGE_CLASSES", "Change", "Observed", "Side", "classify", "compare", "document", "exit_status",
+           "render_table", "summary", "to_json"]
 
 REGRESSION, BREAKAGE = "newly-admitted", "newly-denied"
+CHANGE_CLASSES = (REGRESSION, BREAKAGE, "checks-changed", "outcome-changed")  #: what ``classify`` returns
 _PASSES = (Outcome.ADMITTED, Outcome.WARNED)
 
 
@@ -105,11 +110,18 @@ def compare(before: dict[tuple, Observed], after: dict[tuple, Observed],
 
 
 def summary(changes: Iterable[Change], compared: int) -> dict:
-    out = {"compared": compared, "changed": 0, REGRESSION: 0, BREAKAGE: 0, "checks-changed": 0, "outcome-changed": 0}
+    """Totals: keys compared, keys changed, and changes per class."""
+    out = {"compared": compared, "changed": 0, **{c: 0 for c in CHANGE_CLASSES}}
     for c in changes:
         out["changed"] += 1
         out[c.change] += 1
     return out
+
+
+def document(before: Side, after: Side, changes: list[Change], compared: int) -> dict:
+    """The ``diff --format json`` document: both sides, the changes, the totals."""
+    return {"from": before.describe(), "to": after.describe(),
+            "changes": [c.to_dict() for c in changes], "summary": summary(changes, compared)}
 
 
 def exit_status(changes: list[Change]) -> int:
@@ -142,4 +154,5 @@ def render_table(doc: dict) -> str:
 
 
 def to_json(doc: dict) -> str:
+    """The JSON text of a ``document``."""
     return json.dumps(doc, indent=2, sort_keys=False)

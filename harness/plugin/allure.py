@@ -5,7 +5,7 @@ whichever process ran the item, so it works under pytest-xdist: allure-pytest wr
 worker's results into the shared ``--alluredir``. What an item gets:
 
     epic      the namespace policy level (privileged, baseline, restricted)
-    feature   the check ids the item is evidence for (``bundle.controls_of``)
+    feature   the check ids the item is evidence for (``harness.reports.record.controls_of``)
     story     the scenario id
     tag       ATT&CK, MS threat matrix and ``CIS 5.2.x`` ids
     severity  critical/high/medium/low/info -> blocker/critical/normal/minor/trivial
@@ -19,6 +19,8 @@ Every value comes from the redacted evidence record, and a ``report_result`` hoo
 failure message and trace allure-pytest takes from the exception before the result is written
 (it also drops the tags allure-pytest makes of the selection markers, which repeat the labels).
 ``write_environment`` adds ``environment.properties`` and ``categories.json`` at session end.
+
+Imports: pytest, allure-pytest (``allure_commons``), PyYAML and ``harness.reports.redact``.
 """
 
 from __future__ import annotations

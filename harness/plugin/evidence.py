@@ -9,7 +9,12 @@ the records with the run's metadata into the bundle (``bundle``): ``results.json
 
 Records hold what was sent and what the server said, passed through ``redact``: never a URL,
 token, key or kubeconfig content. The run's own credentials and server address are registered
-as known secrets in every process before its first record is written.
+as known secrets in every process before its first record is written. A record is built by
+``harness.reports.record.item_record`` (the typed record: every field, in one order); the run
+metadata is a ``record.RunMeta``.
+
+Imports: pytest, ``harness`` (its version), ``harness.reports`` (record, bundle, history, redact) and
+``harness.plugin`` (allure, options); it reaches the cluster only through the runtime it is handed.
 """
 
 from __future__ import annotations
@@ -31,11 +36,12 @@ import harness
 from harness.plugin import allure as allure_labels
 from harness.reports import bundle
 from harness.reports import history
+from harness.reports.record import RunMeta, corpus_digest, item_record, result_counts, results_document
 from harness.reports.redact import default_redactor, secrets_from_client
 
 __all__ = ["close_records", "evidence_dir", "finish_run", "history_path", "record_item", "start_run"]
 
-_META = pytest.StashKey[dict]()
+_META = pytest.StashKey[RunMeta]()
 _SECRETS_LOADED = pytest.StashKey[bool]()
 _RECORDS = pytest.StashKey[object]()
 #: CI variables worth recording as the runner's identity (values are redacted like everything else)
@@ -142,7 +148,7 @@ def start_run(config: pytest.Config, cfg, state) -> None:
         options["kubeconfig"] = "(given)"
     options["xdist_workers"] = getattr(config.option, "numprocesses", None)
     instance = cluster_fingerprint(state.runtime)
-    meta = {
+    meta: RunMeta = {
         "run_id": cfg.run_id,
         "started": _now(),
         "harness_version": harness.__version__,
@@ -185,39 +191,38 @@ def record_item(item, report, runtime) -> None:
         _register_secrets(item.config, runtime)
     obs = ex.observation if ex else None
     now = datetime.datetime.now(datetime.timezone.utc).timestamp()
-    record = {
-        "nodeid": item.nodeid,
-        "name": item.name,
-        "scenario": s.id,
-        "title": s.title,
-        "gain": s.gain,
-        "level": s.level.value if s.level else None,
-        "file": _shown_path(item.config, s.path),
-        "scenario_sha256": _file_sha256(str(s.path)),
-        "references": list(s.references),
-        "kind": item.kind,
-        "policy": {"level": item.policy.level.value, "mode": item.policy.mode.value,
-                   "version": str(item.policy.version)},
-        "severity": s.severity,
-        "declared_checks": s.check_ids(),
-        "attack": list(s.attack), "ms_matrix": list(s.ms_matrix), "cis": list(s.cis), "nsa": s.nsa,
-        "result": "skipped" if report.skipped else ("passed" if report.passed else "failed"),
-        "skip_reason": report.longrepr[2] if report.skipped and isinstance(report.longrepr, tuple) else None,
-        "expected": None if exp is None else {"outcome": exp.outcome.value, "checks": sorted(exp.checks),
-                                              "audit_checks": sorted(exp.audit_checks), "reason": exp.reason},
-        "observed": obs.to_dict() if obs else None,
-        "problems": list(verdict.problems) if verdict else ([] if report.passed or report.skipped
-                                                            else [str(report.longrepr)[-2000:]]),
-        "namespace": ex.namespace if ex else None,
-        "request": ex.request if ex else None,
-        "manifest": ex.manifest if ex else None,
-        "started": _iso(ex.started) if ex else _iso(now - report.duration),
-        "finished": _iso(ex.started + ex.duration) if ex else _iso(now),
-        "duration": round(ex.duration, 4) if ex else round(report.duration, 4),
-        "controller": ex.controller if ex else None,
-        "worker": _worker(item.config),
-    }
-    record["controls"] = bundle.controls_of(record)
+    record = item_record(
+        nodeid=item.nodeid,
+        name=item.name,
+        scenario=s.id,
+        title=s.title,
+        gain=s.gain,
+        level=s.level.value if s.level else None,
+        file=_shown_path(item.config, s.path),
+        scenario_sha256=_file_sha256(str(s.path)),
+        references=list(s.references),
+        kind=item.kind,
+        policy={"level": item.policy.level.value, "mode": item.policy.mode.value,
+                "version": str(item.policy.version)},
+        severity=s.severity,
+        declared_checks=s.check_ids(),
+        attack=list(s.attack), ms_matrix=list(s.ms_matrix), cis=list(s.cis), nsa=s.nsa,
+        result="skipped" if report.skipped else ("passed" if report.passed else "failed"),
+        skip_reason=report.longrepr[2] if report.skipped and isinstance(report.longrepr, tuple) else None,
+        expected=None if exp is None else {"outcome": exp.outcome.value, "checks": sorted(exp.checks),
+                                           "audit_checks": sorted(exp.audit_checks), "reason": exp.reason},
+        observed=obs.to_dict() if obs else None,
+        problems=list(verdict.problems) if verdict else ([] if report.passed or report.skipped
+                                                         else [str(report.longrepr)[-2000:]]),
+        namespace=ex.namespace if ex else None,
+        request=ex.request if ex else None,
+        manifest=ex.manifest if ex else None,
+        started=_iso(ex.started) if ex else _iso(now - report.duration),
+        finished=_iso(ex.started + ex.duration) if ex else _iso(now),
+        duration=round(ex.duration, 4) if ex else round(report.duration, 4),
+        controller=ex.controller if ex else None,
+        worker=_worker(item.config),
+    )
     record, line = default_redactor().dumps(record)
     if isinstance(report.longrepr, str):  # the failure text JUnit, Allure and the terminal show
         report.longrepr = default_redactor().text(report.longrepr)
@@ -269,13 +274,11 @@ def finish_run(config: pytest.Config, state, exitstatus) -> Path | None:
     for part in sorted((directory / "records").glob("*.jsonl")):
         records += [json.loads(line) for line in part.read_text(encoding="utf-8").splitlines() if line.strip()]
     records.sort(key=lambda r: r["nodeid"])
-    counts: dict[str, int] = {}
-    for r in records:
-        counts[r["result"]] = counts.get(r["result"], 0) + 1
     scenarios = {r["scenario"]: r["scenario_sha256"] for r in records if r.get("scenario_sha256")}
-    meta = dict(meta, finished=_now(), exit_status=int(exitstatus), counts=counts, items=len(records),
-                scenarios=scenarios, corpus_sha256=bundle.corpus_digest(scenarios) if scenarios else None)
-    results = {"schema": bundle.SCHEMA, "run": meta, "results": records}
+    meta = {**meta, "finished": _now(), "exit_status": int(exitstatus), "counts": result_counts(records),
+            "items": len(records), "scenarios": scenarios,
+            "corpus_sha256": corpus_digest(scenarios) if scenarios else None}
+    results = results_document(meta, records)
     tr = config.pluginmanager.get_plugin("terminalreporter")
     snapshot = None
     db = history_path(config)

@@ -3,12 +3,17 @@
     reports/evidence/<run-id>/
         results.json    {"schema", "run": {...metadata...}, "results": [one record per item]}
         history.json    trend of the last runs on this cluster and the controls that changed
+        diff.json       an upgrade diff (``pss-harness diff --bundle``), if one was added
         index.html      self-contained report (inline CSS, JS and SVG; no network)
         SHA256SUMS      "<sha256>  <path>" for every other file (``sha256sum -c SHA256SUMS`` works)
 
 ``verify`` detects every changed, added and removed file; ``build`` regenerates the HTML and the
 sums from ``results.json``; ``merge`` joins the bundles of several shards of one run into a new
-bundle, after verifying each. Nothing here needs pytest or a cluster.
+bundle, after verifying each. Nothing here needs pytest or a cluster. What a record holds is
+``harness.reports.record`` (and ``harness/schemas/results.schema.json``).
+
+Imports: the standard library, ``harness.core``, and ``record``, ``history`` and ``html`` of this
+package (which import ``record`` only: the bundle is the top of the reports package).
 """
 
 from __future__ import annotations
@@ -22,16 +27,21 @@ from pathlib import Path
 from typing import Iterable
 
 from harness.core.errors import UsageError
+from harness.reports import history as hist
+from harness.reports.html import render
+from harness.reports.record import SCHEMA, Results, corpus_digest, result_counts, results_document
 
 __all__ = [
+    "DIFF",
+    "HISTORY",
+    "INDEX",
     "RESULTS",
-    "SCHEMA",
     "SUMS",
     "Verification",
+    "add_diff",
     "build",
-    "control_summary",
-    "controls_of",
-    "corpus_digest",
+    "dump_json",
+    "dump_results",
     "load_results",
     "merge",
     "sums_digest",
@@ -40,54 +50,14 @@ __all__ = [
     "write_sums",
 ]
 
-SCHEMA = "pss-harness/evidence/v1"
 RESULTS, HISTORY, INDEX, SUMS = "results.json", "history.json", "index.html", "SHA256SUMS"
 DIFF = "diff.json"  # an upgrade diff (pss-harness diff --bundle), shown as its own section
-CONTROL_ROW = "(control scenarios)"   #: matrix row of control (must-admit) scenarios
 _SUM_LINE = re.compile(r"^([0-9a-f]{64}) [ *](.+)$")
 
 
-# -- records --------------------------------------------------------------------------------
+# -- reading and writing JSON --------------------------------------------------------------
 
-def controls_of(record: dict) -> list[str]:
-    """The check ids one item's record is evidence for (the rows of the matrix it counts in).
-
-    The checks the expectation names (denial, warning or audit annotation) at the item's policy;
-    for an item expected to be admitted (privileged level, or a check that is not active at that
-    level or version), the scenario's declared checks; for a control scenario, ``CONTROL_ROW``.
-    """
-    exp = record.get("expected") or {}
-    named = sorted(set(exp.get("checks") or []) | set(exp.get("audit_checks") or []))
-    if named:
-        return named
-    return sorted(record.get("declared_checks") or []) or [CONTROL_ROW]
-
-
-def control_summary(records: Iterable[dict]) -> dict[tuple[str, str, str], dict]:
-    """(check, level, mode) -> counts and a status: failed if any failed, else passed if any passed, else skipped."""
-    out: dict[tuple[str, str, str], dict] = {}
-    for r in records:
-        for check in r.get("controls") or controls_of(r):
-            key = (check, r["policy"]["level"], r["policy"]["mode"])
-            cell = out.setdefault(key, {"passed": 0, "failed": 0, "skipped": 0, "items": []})
-            cell[r["result"] if r["result"] in ("passed", "failed") else "skipped"] += 1
-            cell["items"].append(r["nodeid"])
-    for cell in out.values():
-        cell["status"] = "failed" if cell["failed"] else ("passed" if cell["passed"] else "skipped")
-    return out
-
-
-def corpus_digest(scenarios: dict[str, str]) -> str:
-    """SHA-256 over the lines ``<scenario id> <sha256 of its file>\\n`` sorted by id.
-
-    ``run.scenarios`` holds the per-file digests, so an auditor can recompute both with
-    ``sha256sum``; a merge of shards can recompute it from the shards' maps.
-    """
-    text = "".join(f"{sid} {digest}\n" for sid, digest in sorted(scenarios.items()))
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def load_results(directory: str | Path) -> dict:
+def load_results(directory: str | Path) -> Results:
     """The ``results.json`` of a bundle directory (or the file itself), checked for its shape."""
     path = Path(directory)
     path = path / RESULTS if path.is_dir() else path
@@ -103,10 +73,11 @@ def load_results(directory: str | Path) -> dict:
 
 
 def dump_json(data) -> str:
+    """Indented JSON with sorted keys (``history.json``, ``diff.json``)."""
     return json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def dump_results(results: dict) -> str:
+def dump_results(results: Results) -> str:
     """``results.json`` text: the metadata indented, then one item record per line (grep- and diff-friendly)."""
     head = {k: v for k, v in results.items() if k != "results"}
     lines = [json.dumps(r, sort_keys=True, ensure_ascii=False) for r in results.get("results", [])]
@@ -194,11 +165,9 @@ def verify(directory: str | Path) -> Verification:
 
 # -- writing, building, merging --------------------------------------------------------------
 
-def write_bundle(directory: str | Path, results: dict, history: dict | None = None,
+def write_bundle(directory: str | Path, results: Results, history: dict | None = None,
                  diff: dict | None = None) -> Path:
     """Write ``results.json``, ``history.json`` and ``diff.json`` (if given), ``index.html`` and ``SHA256SUMS``."""
-    from harness.reports.html import render
-
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     results = dict(results, schema=results.get("schema", SCHEMA))
@@ -246,8 +215,6 @@ def build(directory: str | Path, *, history_db: str | Path | None = None, force:
     Refuses if ``results.json`` or ``history.json`` no longer match an existing ``SHA256SUMS``
     (rebuilding would launder the change) unless ``force``.
     """
-    from harness.reports import history as hist
-
     directory = Path(directory)
     results = load_results(directory)
     if (directory / SUMS).is_file() and not force:
@@ -302,9 +269,7 @@ def merge(out: str | Path, directories: Iterable[str | Path], *, check: bool = T
             seen[r["nodeid"]] = d
             records.append(r)
     records.sort(key=lambda r: r["nodeid"])
-    counts: dict[str, int] = {}
-    for r in records:
-        counts[r["result"]] = counts.get(r["result"], 0) + 1
+    counts = result_counts(records)
     shard_ids = sorted(r["run_id"] for r in runs)
     first = runs[0]
     meta = {
@@ -326,7 +291,7 @@ def merge(out: str | Path, directories: Iterable[str | Path], *, check: bool = T
                     "items": len(s["results"]), "bundle_sha256": sums_digest(d) if (d / SUMS).is_file() else None}
                    for (d, s), r in zip(shards, runs)],
     }
-    merged = {"schema": SCHEMA, "run": meta, "results": records}
+    merged = results_document(meta, records)
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise UsageError(f"{out} exists and is not empty; merge into a new directory")

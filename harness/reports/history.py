@@ -1,6 +1,6 @@
 """The local run history: one row per run and one per control, in ``reports/history.sqlite``.
 
-A *control* is one (check id x level x mode) cell of the evidence matrix (``bundle.control_summary``);
+A *control* is one (check id x level x mode) cell of the evidence matrix (``record.control_summary``);
 its status in a run is ``failed`` if any item failed, else ``passed`` if any passed, else
 ``skipped``. ``snapshot`` answers the two questions the HTML report shows: the trend of the last
 runs on the same cluster (by fingerprint) and which controls changed since the previous one.
@@ -14,6 +14,9 @@ runs on the same cluster (by fingerprint) and which controls changed since the p
 
 Writers on the same file are serialised by SQLite's own locking (xdist controllers of parallel
 runs may share it).
+
+Imports: the standard library (``sqlite3``) and ``harness.reports.record``; never ``bundle`` or
+``html`` (the bundle calls this module, not the reverse).
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ import contextlib
 import sqlite3
 from pathlib import Path
 from typing import Iterator
+
+from harness.reports.record import Results, control_summary
 
 __all__ = ["bundle_digest", "changes", "previous_run", "record_run", "set_bundle_digest", "snapshot", "trend"]
 
@@ -70,10 +75,8 @@ def _db(path: str | Path) -> Iterator[sqlite3.Connection]:
         conn.close()
 
 
-def record_run(path: str | Path, results: dict) -> None:
+def record_run(path: str | Path, results: Results) -> None:
     """Add (or replace) the summary of one run's ``results.json`` content."""
-    from harness.reports.bundle import control_summary
-
     run, records = results["run"], results["results"]
     counts = {k: sum(1 for r in records if r.get("result") == k) for k in ("passed", "failed", "skipped")}
     with _db(path) as conn:

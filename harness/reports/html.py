@@ -15,191 +15,55 @@ works from ``file://``, an artefact store or an e-mail attachment. Sections:
 ``?expand=<id>`` (an item's element id, its name such as ``vulnerable-pod[Pod-baseline-enforce-latest]``,
 its node id, or a scenario id) opens that entry and scrolls to it. The output is deterministic:
 the same input renders the same bytes.
+
+The stylesheet and the script are package data, ``harness/reports/assets/report.css`` and
+``report.js`` (read with ``importlib.resources``, so a wheel carries them), inlined into each page.
+
+Imports: the standard library, PyYAML, ``harness.core.model``, ``harness.corpus`` (severities,
+framework names) and ``harness.reports.record``; never ``bundle`` or ``history`` (the bundle calls this module).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import html
+import importlib.resources
 import json
 import re
 from collections import Counter, defaultdict
 
 import yaml
 
-from harness.reports.bundle import CONTROL_ROW, control_summary, controls_of
+from harness.core.model import Level, Mode
+from harness.corpus.scenarios import SEVERITIES
 from harness.corpus.taxonomy import ATTACK_NAMES, CIS_TITLES
+from harness.reports.record import CONTROL_ROW, Results, control_summary, controls_of
 
-__all__ = ["render"]
+__all__ = ["render", "script", "stylesheet"]
 
-LEVELS = ("privileged", "baseline", "restricted")
-MODES = ("enforce", "warn", "audit")
-SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3, "info": 4}
+LEVELS = tuple(level.value for level in Level)   #: column order: privileged, baseline, restricted
+MODES = tuple(mode.value for mode in Mode)       #: enforce, warn, audit
+SEVERITY_ORDER = {severity: rank for rank, severity in enumerate(SEVERITIES)}  #: critical first
 
 
-_CSS = """
-:root{--pass:#2e7d32;--pass-bg:#e3f2e5;--fail:#c62828;--fail-bg:#fbe3e3;--skip:#757575;--skip-bg:#eeeeee;
---ink:#1d2330;--mute:#5b6475;--line:#d8dde6;--bg:#f6f7f9;--accent:#1f4e8c}
-*{box-sizing:border-box}body{margin:0;font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;
-color:var(--ink);background:var(--bg)}
-header{background:#14213d;color:#fff;padding:18px 28px}header h1{margin:0 0 4px;font-size:21px}
-header .sub{color:#c9d3e6;font-size:13px}main{padding:8px 28px 40px;max-width:1400px}
-nav{position:sticky;top:0;z-index:5;background:#fff;border-bottom:1px solid var(--line);padding:8px 28px}
-nav a{margin-right:16px;color:var(--accent);text-decoration:none;font-weight:600}
-section{background:#fff;border:1px solid var(--line);border-radius:8px;margin:16px 0;padding:14px 18px}
-h2{font-size:17px;margin:2px 0 12px}h3{font-size:15px;margin:14px 0 8px}
-.cards{display:flex;flex-wrap:wrap;gap:12px;margin-bottom:10px}
-.card{border:1px solid var(--line);border-radius:8px;padding:10px 14px;min-width:130px;background:#fbfcfd}
-.card .v{font-size:24px;font-weight:700}.card .k{color:var(--mute);font-size:12px}
-.card.pass .v{color:var(--pass)}.card.fail .v{color:var(--fail)}.card.skip .v{color:var(--skip)}
-dl.meta{display:grid;grid-template-columns:max-content 1fr;gap:3px 16px;margin:0;font-size:13px}
-dl.meta dt{color:var(--mute)}dl.meta dd{margin:0;word-break:break-all}
-table{border-collapse:collapse;width:100%;font-size:13px}th,td{border:1px solid var(--line);padding:4px 7px;text-align:left;vertical-align:top}
-th{background:#f0f2f6;font-weight:600}
-table.matrix td.c{text-align:center;cursor:pointer;min-width:68px;font-variant-numeric:tabular-nums}
-td.passed,.chip.passed{background:var(--pass-bg);color:var(--pass)}td.failed,.chip.failed{background:var(--fail-bg);color:var(--fail);font-weight:700}
-td.skipped,.chip.skipped{background:var(--skip-bg);color:var(--skip)}td.none{background:#fafafa;color:#bbb;cursor:default}
-td.c.sel{outline:3px solid var(--accent);outline-offset:-3px}
-.chip{display:inline-block;border-radius:10px;padding:0 8px;font-size:12px;font-weight:600;white-space:nowrap}
-.chip.sev{background:#e8ecf4;color:#34405a}.chip.sev.critical{background:#3d0a0a;color:#fff}.chip.sev.high{background:#f4c7c3;color:#6d1111}
-.chip.changed{background:#fff4d6;color:#7a5300}
-details{border:1px solid var(--line);border-radius:6px;margin:6px 0;background:#fff}
-details>summary{cursor:pointer;padding:6px 10px;list-style-position:outside}
-details.scenario>summary{font-weight:600}details.item{margin:4px 10px}
-details[open]>summary{border-bottom:1px solid var(--line);background:#f7f9fc}
-details.hl{box-shadow:0 0 0 3px #f2b705}.static{padding:4px 12px 0}
-.body{padding:8px 12px}.kv{display:grid;grid-template-columns:160px 1fr;gap:2px 12px;font-size:13px}
-.kv>div:nth-child(odd){color:var(--mute)}
-.eo{display:grid;grid-template-columns:1fr 1fr;gap:12px}.eo>div{border:1px solid var(--line);border-radius:6px;padding:8px}
-.eo h4{margin:0 0 6px;font-size:13px}
-pre{background:#f4f6fa;border:1px solid var(--line);border-radius:4px;padding:8px;overflow:auto;max-height:420px;
-font:12px/1.4 ui-monospace,"DejaVu Sans Mono",monospace;white-space:pre-wrap;word-break:break-word}
-.problems li,p.problems{color:var(--fail)}.mute{color:var(--mute)}.filters{display:flex;gap:10px;align-items:center;margin-bottom:8px;flex-wrap:wrap}
-.filters input,.filters select,.filters button{font:inherit;padding:3px 8px}
-.hidden{display:none!important}svg text{font-family:system-ui,"DejaVu Sans",sans-serif}
-.legend span{display:inline-block;margin-right:14px;font-size:12px}.legend i{display:inline-block;width:10px;height:10px;margin-right:4px}
-footer{color:var(--mute);font-size:12px;padding:0 28px 30px}
-body.focus #summary,body.focus #history,body.focus #controls,body.focus .filters{display:none}
-.focusnote{display:none}body.focus .focusnote{display:block}
-"""
+_ASSETS = importlib.resources.files("harness.reports") / "assets"  #: package data (pyproject.toml)
 
-_JS = r"""
-(function(){
-  var blob=document.getElementById('pss-data');
-  var DATA=blob?JSON.parse(blob.textContent):{fields:[],strings:[''],items:[],manifests:{}};
-  function rec(i){
-    var row=DATA.items[i], o={};
-    if(!row) return null;
-    DATA.fields.forEach(function(f,k){o[f]=DATA.strings[row[k]];});
-    return o;
-  }
-  function el(tag,cls,text){var e=document.createElement(tag); if(cls) e.className=cls; if(text!=null) e.textContent=text; return e;}
-  function kv(rows){
-    var d=el('div','kv');
-    rows.forEach(function(r){d.appendChild(el('div',null,r[0])); d.appendChild(el('div',null,r[1]||'-'));});
-    return d;
-  }
-  function block(parent,title,text,attrs){
-    if(!text) return null;
-    parent.appendChild(el('h4',null,title));
-    var p=el('pre',null,text);
-    for(var k in (attrs||{})) p.setAttribute(k,attrs[k]);
-    parent.appendChild(p); return p;
-  }
-  function build(d){
-    var body=d.querySelector(':scope > .body');
-    if(!body||body.dataset.built) return;
-    var r=rec(+d.dataset.i);
-    if(!r) return;
-    body.textContent='';
-    body.dataset.built='1';
-    if(r.skip) body.appendChild(el('p','mute','skipped: '+r.skip));
-    var eo=el('div','eo'), e=el('div'), o=el('div');
-    e.appendChild(el('h4',null,'Expected'));
-    e.appendChild(kv([['outcome',r.exp_outcome],['checks',r.exp_checks],['audit checks',r.exp_audit],['why',r.exp_reason]]));
-    o.appendChild(el('h4',null,'Observed'));
-    o.appendChild(kv([['outcome',r.obs_outcome],['checks',r.obs_checks],['policy in message',r.obs_policy],['audit checks',r.obs_audit]]));
-    eo.appendChild(e); eo.appendChild(o); body.appendChild(eo);
-    block(body,'Server message',r.message);
-    block(body,'Warnings',r.warnings);
-    block(body,'Audit event (PodSecurity annotations)',r.audit);
-    block(body,'Request',r.request);
-    body.appendChild(kv([['namespace',r.namespace],['started',r.started],['finished',r.finished],['node id',r.nodeid]]));
-    if(r.manifest) block(body,'Manifest sent',DATA.manifests[r.manifest]||'(not in this page)',{'data-manifest':r.manifest,'data-filled':'1'});
-  }
-  document.addEventListener('toggle',function(ev){
-    var d=ev.target; if(d.classList&&d.classList.contains('item')&&d.open) build(d);
-  },true);
-  function openEntry(el,scroll){
-    for(var p=el;p;p=p.parentElement){ if(p.tagName==='DETAILS'){p.open=true; if(p.classList.contains('item')) build(p);} }
-    el.classList.add('hl');
-    if(scroll!==false) el.scrollIntoView({block:'start'});
-  }
-  function findEntry(key){
-    if(!key) return null;
-    var el=document.getElementById(key)||document.getElementById('i-'+key)||document.getElementById('s-'+key);
-    if(el) return el;
-    var all=document.querySelectorAll('details.item');
-    for(var i=0;i<all.length;i++){
-      var d=all[i];
-      if(d.dataset.name===key) return d;
-      var r=rec(+d.dataset.i); if(r&&r.nodeid===key) return d;
-    }
-    return null;
-  }
-  var state={result:'all',text:'',cell:null};
-  function apply(){
-    var txt=state.text.toLowerCase();
-    document.querySelectorAll('details.scenario').forEach(function(s){
-      var shown=0, sHit=txt&&s.dataset.search.indexOf(txt)>=0;
-      s.querySelectorAll('details.item').forEach(function(d){
-        var ok=(state.result==='all'||d.dataset.result===state.result), r=null;
-        if(ok&&txt&&!sHit){ r=rec(+d.dataset.i); ok=(d.dataset.name+' '+d.dataset.result+' '+r.controls).toLowerCase().indexOf(txt)>=0; }
-        if(ok&&state.cell){
-          r=r||rec(+d.dataset.i);
-          ok=d.dataset.level===state.cell.level&&d.dataset.mode===state.cell.mode&&
-             (' '+r.controls+' ').indexOf(' '+state.cell.check+' ')>=0;
-        }
-        d.classList.toggle('hidden',!ok); if(ok) shown++;
-      });
-      s.classList.toggle('hidden',shown===0);
-      if(state.cell&&shown) s.open=true;
-    });
-    var note=document.getElementById('cellnote');
-    if(note){ note.textContent=state.cell?('showing '+state.cell.check+' \u00d7 '+state.cell.level+' \u00d7 '+state.cell.mode+' '):''; }
-    document.getElementById('clearcell').classList.toggle('hidden',!state.cell);
-  }
-  var rs=document.getElementById('fresult'), tx=document.getElementById('ftext');
-  rs.addEventListener('change',function(){state.result=rs.value;apply();});
-  tx.addEventListener('input',function(){state.text=tx.value;apply();});
-  document.getElementById('clearcell').addEventListener('click',function(){
-    state.cell=null; document.querySelectorAll('td.c.sel').forEach(function(c){c.classList.remove('sel');}); apply();});
-  document.getElementById('openfailed').addEventListener('click',function(){
-    document.querySelectorAll('details.item[data-result="failed"]').forEach(function(d){openEntry(d,false);});
-  });
-  document.querySelectorAll('table.matrix td.c[data-check]').forEach(function(c){
-    c.addEventListener('click',function(){
-      document.querySelectorAll('td.c.sel').forEach(function(x){x.classList.remove('sel');});
-      c.classList.add('sel');
-      state.cell={check:c.dataset.check,level:c.dataset.level,mode:c.dataset.mode}; apply();
-      document.getElementById('scenarios').scrollIntoView({block:'start'});
-    });
-  });
-  var params=new URLSearchParams(location.search);
-  var key=params.get('expand')||decodeURIComponent((location.hash||'').slice(1));
-  var target=findEntry(key);
-  var focus=params.get('focus')==='1'&&target;
-  if(focus){
-    document.body.classList.add('focus');
-    document.querySelectorAll('details.scenario,details.item').forEach(function(d){
-      if(!d.contains(target)&&!target.contains(d)&&d!==target) d.classList.add('hidden');
-    });
-  }
-  if(target){ openEntry(target,!focus); document.body.dataset.expanded=target.id; }
-  else if(params.get('expand')){ document.body.dataset.expanded='not-found'; }
-  if(params.get('result')){ rs.value=params.get('result'); state.result=rs.value; apply(); }
-})();
-"""
+
+def _asset(name: str) -> str:
+    return _ASSETS.joinpath(name).read_text(encoding="utf-8")
+
+
+@functools.lru_cache(maxsize=None)
+def stylesheet() -> str:
+    """The page's CSS (``assets/report.css``), inlined into every page."""
+    return _asset("report.css")
+
+
+@functools.lru_cache(maxsize=None)
+def script() -> str:
+    """The page's JavaScript (``assets/report.js``), inlined into every page."""
+    return _asset("report.js")
 
 
 def _e(value) -> str:
@@ -628,7 +492,7 @@ def _diff(diff: dict | None) -> str:
     return "".join(out)
 
 
-def render(results: dict, history: dict | None = None, diff: dict | None = None) -> str:
+def render(results: Results, history: dict | None = None, diff: dict | None = None) -> str:
     """The whole page for one ``results.json`` content (optional history snapshot and upgrade diff)."""
     run, records = results.get("run") or {}, results.get("results") or []
     cells = control_summary(records)
@@ -643,7 +507,7 @@ def render(results: dict, history: dict | None = None, diff: dict | None = None)
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">",
         "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; "
         "script-src 'unsafe-inline'; img-src data:\">",
-        f"<title>{_e(title)}</title><style>{_CSS}</style></head><body data-verdict=\"{verdict.lower()}\">",
+        f"<title>{_e(title)}</title><style>\n{stylesheet()}</style></head><body data-verdict=\"{verdict.lower()}\">",
         f"<header><h1>{_e(title)}</h1><div class=\"sub\">{_e(verdict)} \u00b7 {len(records)} items \u00b7 server "
         f"{_e(run.get('server_version'))} \u00b7 cluster {_e(run.get('cluster_fingerprint'))} \u00b7 "
         f"{_e(run.get('started'))} \u2192 {_e(run.get('finished'))}</div></header>",
@@ -653,5 +517,5 @@ def render(results: dict, history: dict | None = None, diff: dict | None = None)
         _summary(run, records, cells), _diff(diff), _matrix(records, cells), _history(history, run), _controls(records), scenarios,
         "</main><footer>Generated by pss-harness from results.json. Check the bundle's integrity with "
         "<code>pss-harness report verify DIR</code> (or <code>sha256sum -c SHA256SUMS</code>).</footer>",
-        data, f"<script>{_JS}</script></body></html>\n",
+        data, f"<script>\n{script()}</script></body></html>\n",
     ])

@@ -22,8 +22,9 @@ def assess(*args: str, stdin: str | None = None) -> tuple[int, dict]:
     return proc.returncode, json.loads(proc.stdout) if proc.stdout.strip() else {"stderr": proc.stderr}
 
 
-def test_live_observations_agree_with_predictions_on_the_embedded_plane():
+def test_live_observations_agree_with_predictions_on_the_embedded_plane(schema_check):
     status, doc = assess(str(FIXTURES), "--level", "restricted")
+    schema_check(doc, "assess")
     assert doc["target"].startswith("embedded (Kubernetes v1.37.2")
     assert doc["summary"]["disagreements"] == 0, doc
     by_name = {r["name"]: r for r in doc["results"]}
@@ -44,19 +45,20 @@ def test_a_cluster_without_podsecurity_is_refused_by_the_preflight():
     assert "PodSecurity admission is not in effect" in doc["stderr"]
 
 
-def test_pinned_version_is_checked_live(tmp_path):
+def test_pinned_version_is_checked_live(tmp_path, schema_check):
     pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
            "spec": {"securityContext": {"sysctls": [{"name": "net.ipv4.tcp_rmem", "value": "4096 87380 6291456"}]},
                     "containers": [{"name": "c", "image": "registry.k8s.io/pause:3.10"}]}}
     f = tmp_path / "p.json"
     f.write_text(json.dumps(pod))
     status, doc = assess(str(f), "--level", "baseline", "--version", "v1.31")
+    schema_check(doc, "assess")
     r = doc["results"][0]
     assert r["observed"]["outcome"] == "denied" and r["observed"]["checks"] == ["sysctls"] and r["agree"]
     assert 'violates PodSecurity "baseline:v1.31"' in r["observed"]["message"]
 
 
-def test_an_exempt_runtime_class_is_a_disagreement_with_exit_4(tmp_path):
+def test_an_exempt_runtime_class_is_a_disagreement_with_exit_4(tmp_path, schema_check):
     from harness.cluster.client import Cluster
     from harness.embedded import Exemptions
 
@@ -70,6 +72,7 @@ def test_an_exempt_runtime_class_is_a_disagreement_with_exit_4(tmp_path):
         Cluster(cluster.kubeconfig).checked("POST", "/apis/node.k8s.io/v1/runtimeclasses", {
             "apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass", "metadata": {"name": "exempt-rc"}, "handler": "runc"})
         status, doc = assess(str(f), "--level", "baseline", "--kubeconfig", str(cluster.kubeconfig))
+    schema_check(doc, "assess")  # a disagreement is a valid document too
     r = doc["results"][0]
     assert r["predicted"] == {"verdict": "denied", "checks": ["privileged"]}
     assert r["observed"]["outcome"] == "admitted" and r["agree"] is False

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_live_run_asserts_the_controller_path_and_leaves_nothing(tmp_path):
+def test_live_run_asserts_the_controller_path_and_leaves_nothing(tmp_path, schema_check):
     d = tmp_path / "scenarios"
     d.mkdir()
     for f in ("baseline/privileged/vulnerable-pod.yaml", "controls/bases/hardened-pod.yaml"):
@@ -37,7 +37,9 @@ def test_live_run_asserts_the_controller_path_and_leaves_nothing(tmp_path):
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert "12 passed" in result.stdout
     assert leftovers == []
-    records = json.loads(next(reports.glob("evidence/*/results.json")).read_text())["results"]
+    results = json.loads(next(reports.glob("evidence/*/results.json")).read_text())
+    schema_check(results, "results")  # --live records: a real create (dryRun null) and the controller's event
+    records = results["results"]
     live = [r for r in records if r["scenario"] == "vulnerable-pod" and r["kind"] != "Pod"]
     assert len(live) == 5
     for r in live:

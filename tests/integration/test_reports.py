@@ -16,6 +16,7 @@ import pytest
 
 from _harness_run import run_harness
 from harness.reports import bundle
+from harness.reports.record import corpus_digest
 from harness.cli import main
 
 pytestmark = pytest.mark.integration
@@ -42,6 +43,12 @@ def test_the_bundle_is_complete_and_verifies(run, capsys):
     assert f"SHA256SUMS sha256 {bundle.sums_digest(run.evidence)}" in run.process.stdout
 
 
+def test_results_json_conforms_to_its_shipped_schema(run, results, schema_check):
+    schema_check(results, "results")  # every record, the run metadata, the vocabularies
+    assert {r["result"] for r in results["results"]} == {"passed", "failed"}
+    assert {r["policy"]["mode"] for r in results["results"]} == {"enforce", "warn", "audit"}
+
+
 def test_run_metadata_identifies_cluster_runner_and_corpus(results, embedded):
     meta = results["run"]
     assert meta["run_id"] == "reportrun" and meta["target"] == "external"
@@ -51,7 +58,7 @@ def test_run_metadata_identifies_cluster_runner_and_corpus(results, embedded):
     assert meta["harness_version"] and meta["runner"]["python"] and meta["runner"]["pytest"]
     assert meta["options"]["kubeconfig"] == "(given)" and meta["options"]["kinds"] == ["Pod", "Deployment", "CronJob", "Job"]
     assert sorted(meta["scenarios"]) == ["hardened-pod", "mislabelled-pod", "vulnerable-pod"]
-    assert meta["corpus_sha256"] == bundle.corpus_digest(meta["scenarios"])
+    assert meta["corpus_sha256"] == corpus_digest(meta["scenarios"])
     assert meta["started"] < meta["finished"]
     assert meta["items"] == len(results["results"]) == 3 * 4 * 7
     assert meta["counts"]["failed"] == 24 and meta["exit_status"] == 1

@@ -11,6 +11,7 @@ import pytest
 
 from harness.cluster.client import Cluster
 from harness.embedded import EmbeddedCluster, binaries_for
+from harness.reports import bundle
 
 pytestmark = pytest.mark.integration
 
@@ -48,20 +49,30 @@ def test_two_versions_run_side_by_side():
         assert Cluster(new.kubeconfig).server_version()["gitVersion"] == new.version
 
 
-def test_pinned_policy_versions_on_one_server_report_exactly_the_upgrade_changes():
-    status, doc = diff("--no-corpus", "--from-policy", "v1.34", "--to-policy", "latest", str(FIXTURES))
+def test_pinned_policy_versions_on_one_server_report_exactly_the_upgrade_changes(tmp_path, schema_check):
+    status, doc = diff("--no-corpus", "--from-policy", "v1.34", "--to-policy", "latest", str(FIXTURES),
+                       "--bundle", str(tmp_path / "bundle"))
+    schema_check(doc, "diff")
+    # the same diff as a bundle of its own: its results.json and diff.json conform too
+    assert bundle.verify(tmp_path / "bundle").ok
+    schema_check(json.loads((tmp_path / "bundle" / "results.json").read_text()), "results")
+    sealed = json.loads((tmp_path / "bundle" / "diff.json").read_text())
+    schema_check(sealed, "diff")
+    assert {k: v for k, v in sealed.items() if k not in ("started", "finished")} == doc
     assert changes(doc) == EXPECTED_CHANGES
     assert status == 3  # regressions found
     assert doc["summary"]["compared"] == 8 and doc["summary"]["newly-admitted"] == 4
 
 
-def test_embedded_1_34_vs_1_37_reports_the_same_policy_changes():
+def test_embedded_1_34_vs_1_37_reports_the_same_policy_changes(schema_check):
     status, doc = diff("--no-corpus", "--from-k8s", OLD, "--to-k8s", binaries_for().version, str(FIXTURES))
+    schema_check(doc, "diff")
     assert changes(doc) == EXPECTED_CHANGES
     assert status == 3
     assert "v1.34" in doc["from"] and "v1.37.2" in doc["to"]
 
 
-def test_no_change_means_exit_zero_and_an_empty_list():
+def test_no_change_means_exit_zero_and_an_empty_list(schema_check):
     status, doc = diff("--no-corpus", "--from-policy", "v1.36", "--to-policy", "v1.35", str(FIXTURES / "unchanged.yaml"))
+    schema_check(doc, "diff")
     assert status == 0 and doc["changes"] == [] and doc["summary"]["compared"] == 2

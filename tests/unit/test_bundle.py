@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from harness.reports import bundle
+from harness.reports.record import CONTROL_ROW, SCHEMA, control_summary, controls_of, corpus_digest
 from harness.cli import main
 from harness.core.errors import UsageError
 
@@ -33,7 +34,7 @@ def test_bundle_holds_results_history_html_and_sums_over_every_other_file(run_di
     assert sorted(p.name for p in run_dir.iterdir()) == ["SHA256SUMS", "history.json", "index.html", "results.json"]
     listed = [line.split("  ", 1)[1] for line in (run_dir / "SHA256SUMS").read_text().splitlines()]
     assert listed == ["history.json", "index.html", "results.json"]
-    assert bundle.load_results(run_dir)["schema"] == bundle.SCHEMA
+    assert bundle.load_results(run_dir)["schema"] == SCHEMA
 
 
 def test_a_fresh_bundle_verifies(run_dir):
@@ -151,7 +152,7 @@ def test_merge_joins_shards_into_a_verified_bundle_listing_its_shards(tmp_path, 
     assert [s["run_id"] for s in run["shards"]] == ["shard0", "shard1"]
     assert all(s["bundle_sha256"] == bundle.sums_digest(d) for s, d in zip(run["shards"], shards))
     assert (run["started"], run["finished"]) == ("2026-01-01T00:00:00+00:00", "2026-01-02T00:10:00+00:00")
-    assert run["corpus_sha256"] == original["run"]["corpus_sha256"] == bundle.corpus_digest(run["scenarios"])
+    assert run["corpus_sha256"] == original["run"]["corpus_sha256"] == corpus_digest(run["scenarios"])
     assert bundle.verify(tmp_path / "merged").ok
     assert "hostpath-etc" in (tmp_path / "merged" / "index.html").read_text()
 
@@ -198,15 +199,15 @@ def test_load_results_errors_name_the_path_and_the_fix(tmp_path):
     ({"expected": {"checks": [], "audit_checks": []}, "declared_checks": ["runAsNonRoot", "privileged"]},
      ["privileged", "runAsNonRoot"]),
     ({"expected": None, "declared_checks": ["privileged"]}, ["privileged"]),
-    ({"expected": {"checks": [], "audit_checks": []}, "declared_checks": []}, [bundle.CONTROL_ROW]),
+    ({"expected": {"checks": [], "audit_checks": []}, "declared_checks": []}, [CONTROL_ROW]),
 ])
 def test_an_item_counts_for_the_checks_its_expectation_names(record, controls):
-    assert bundle.controls_of(record) == controls
+    assert controls_of(record) == controls
 
 
 def test_control_summary_status_is_failed_if_any_item_failed():
-    cells = bundle.control_summary(crafted()["results"])
+    cells = control_summary(crafted()["results"])
     assert cells[("hostPathVolumes", "baseline", "enforce")]["status"] == "failed"
     assert cells[("privileged", "baseline", "enforce")]["status"] == "passed"
     assert cells[("hostPathVolumes", "baseline", "audit")]["status"] == "skipped"
-    assert cells[(bundle.CONTROL_ROW, "restricted", "enforce")] ["passed"] == 1
+    assert cells[(CONTROL_ROW, "restricted", "enforce")] ["passed"] == 1
