@@ -23,11 +23,11 @@ from harness.core.errors import AdmissionNotInEffect, ClusterError, ClusterPermi
 from harness.core.model import Outcome
 from harness.core.verdict import observe
 
-__all__ = ["Preflight", "RUNNER_PERMISSIONS", "canary", "missing_permissions", "run_preflight"]
+__all__ = ["Preflight", "RUNNER_PERMISSIONS", "canary", "missing_permissions", "parse_minor", "run_preflight"]
 
 EXEMPT_ANNOTATION = "pod-security.kubernetes.io/exempt"
 
-# (verb, group, resource, subresource): what a run needs, per docs/rbac
+# (verb, group, resource, subresource): what a run needs (rbac/pss-harness-runner.yaml grants it)
 RUNNER_PERMISSIONS = [
     ("create", "", "namespaces", ""), ("delete", "", "namespaces", ""), ("list", "", "namespaces", ""),
     ("get", "", "serviceaccounts", ""),

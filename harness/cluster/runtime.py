@@ -23,7 +23,7 @@ import uuid
 from harness.cluster.audit import AuditSource
 from harness.cluster.client import Cluster
 from harness.cluster.namespaces import Namespaces, await_policy
-from harness.cluster.preflight import Preflight, canary, parse_minor, run_preflight
+from harness.cluster.preflight import Preflight, parse_minor, run_preflight
 from harness.cluster.seam import ClusterAPI
 from harness.core.answers import Response
 from harness.core.expectations import Policy, expected
@@ -87,18 +87,11 @@ class Runtime:
                              server_minor=self.server_minor, audit=self.audit,
                              canary_namespace=self._canary_namespace)
 
-    def canary(self) -> None:
-        """Fail at once if a namespace labelled enforce=restricted admits a privileged pod."""
-        canary(self.cluster, self._canary_namespace(), audit=self.audit, server_minor=self.server_minor)
-
     def _canary_namespace(self) -> str:
         # not probed: the canary is what tells a disabled admission plugin from a slow cache
         return self.namespaces([CANARY_POLICY], probe=False)[CANARY_POLICY]
 
     # -- namespaces (the janitor: harness.cluster.namespaces) ------------------------------
-
-    def namespace_name(self, policy: Policy) -> str:
-        return self.ns.name_for(policy)
 
     def namespace(self, policy: Policy) -> str:
         """The namespace for ``policy``, created (and ready) on first use."""
