@@ -106,7 +106,7 @@ def run_floor(jobs: int, items: int, reports: Path) -> float:
 
 def run_harness(cluster: EmbeddedCluster, jobs: int, reports: Path) -> tuple[float, int]:
     args = [sys.executable, "-m", "pytest", "scenarios", "-q", "-p", "no:cacheprovider", "-n", str(jobs),
-            "--kubeconfig", str(cluster.kubeconfig), "--audit-log", str(cluster.audit_log.path),
+            "--kubeconfig", str(cluster.kubeconfig), "--audit-log", str(cluster.audit_log),
             "-o", f"psa_reports={reports}", "--junitxml", str(reports / "junit.xml"),
             f"--alluredir={reports / 'allure-results'}"]
     t0 = time.monotonic()

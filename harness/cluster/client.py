@@ -4,14 +4,16 @@
 token refresh work as in kubectl) and speaks raw REST: it submits any manifest, by server-side
 dry-run by default, and returns a ``Response`` with the status, the Status message, the
 ``Warning`` headers and the ``Audit-Id``. Client and transport errors are translated into the
-harness's exception tree here and nowhere else.
+harness's exception tree here and nowhere else. It satisfies ``harness.cluster.seam.ClusterAPI``,
+the protocol the runner is written against.
+
+The only module that imports the ``kubernetes`` client (and ``urllib3``); otherwise it may import
+the core only.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import re
 import time
 from pathlib import Path
 from typing import Any, Iterable
@@ -21,6 +23,7 @@ import urllib3
 from harness.core.errors import ClusterError, ClusterUnreachable, UsageError
 from harness.core.answers import Response, parse_warning_header
 from harness.core.kinds import KINDS
+from harness.core.polling import PollTimeout, poll
 
 __all__ = ["Cluster", "Response", "check_kubeconfig", "parse_warning_header", "resource_path"]
 
@@ -201,26 +204,24 @@ class Cluster:
         return resp.body.get("items", [])
 
     def wait_for(self, kind: str, namespace: str | None, name: str, timeout: float = 60.0) -> dict:
-        """Poll until the object exists (e.g. a namespace's ``default`` ServiceAccount)."""
-        deadline = time.monotonic() + timeout
+        """Poll until the object exists (e.g. a namespace's ``default`` ServiceAccount); its body."""
         path = resource_path(kind, namespace, name) if kind in _PLURALS else \
             f"/api/v1/namespaces/{namespace}/{kind}/{name}"
-        while True:
-            resp = self.request("GET", path)
-            if resp.ok:
-                return resp.body
-            if time.monotonic() > deadline:
-                raise ClusterError(f"{path} did not appear within {timeout:.0f}s (last answer: {resp.status} "
-                                   f"{resp.message}); is a controller manager running?")
-            time.sleep(0.02)
+        try:
+            return poll(lambda: self.request("GET", path), until=lambda r: r.ok, timeout=timeout, interval=0.02,
+                        what=f"waiting for {path}").body
+        except PollTimeout as exc:
+            raise ClusterError(f"{path} did not appear within {timeout:.0f}s (last answer: {exc.last.status} "
+                               f"{exc.last.message}); is a controller manager running?") from None
 
     def wait_gone(self, kind: str, namespace: str | None, name: str, timeout: float = 60.0) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.get(kind, namespace, name).status == 404:
-                return True
-            time.sleep(0.2)
-        return False
+        """Poll until the object is gone (404); False if it is still there after ``timeout``."""
+        try:
+            poll(lambda: self.get(kind, namespace, name).status == 404, timeout=timeout, interval=0.2,
+                 what=f"waiting for {kind} {name} to go")
+            return True
+        except PollTimeout:
+            return False
 
     # -- identity and permissions -------------------------------------------------------------
 

@@ -3,6 +3,8 @@
 ``open_runtime`` connects to an existing cluster (kubeconfig/context) or starts an embedded
 control plane, runs the preflight, and on exit deletes its namespaces and stops what it started
 (also on Ctrl-C and SIGTERM).
+
+May import the core, ``harness.embedded`` and the rest of ``harness.cluster``.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ import contextlib
 import sys
 from typing import Callable, Iterator
 
-from harness.cluster.runtime import AuditSource, Runtime
+from harness.cluster.audit import AuditSource
+from harness.cluster.runtime import Runtime
 from harness.core.settings import standalone
 
 __all__ = ["open_runtime"]
@@ -33,7 +36,7 @@ def open_runtime(kubeconfig: str | None = None, context: str | None = None, k8s_
             progress(f"starting an embedded control plane ({k8s_version or 'default version'})")
             embedded = EmbeddedCluster(k8s_version, progress=progress).start()
             progress(f"Kubernetes {embedded.version} ready in {embedded.started_seconds:.1f}s")
-            kubeconfig, audit_log = str(embedded.kubeconfig), str(embedded.audit_log.path)
+            kubeconfig, audit_log = str(embedded.kubeconfig), str(embedded.audit_log)
         cfg = standalone(kubeconfig=kubeconfig, context=context, k8s_version=k8s_version)
         runtime = Runtime(cfg, kubeconfig, context, audit=AuditSource(audit_log) if audit_log else None)
         try:

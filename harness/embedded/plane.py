@@ -5,6 +5,11 @@ and an audit policy into a private temporary directory, starts the three program
 loopback ports, waits until the API server is ready and the controller manager has created the
 ``default`` ServiceAccount, and writes a kubeconfig. Leaving the ``with`` block (normally, by an
 exception, Ctrl-C or SIGTERM) stops exactly the processes it started and removes the directory.
+The audit log it configures is a file (``audit_log``); the one reader of audit events is
+``harness.cluster.audit.AuditSource``, one layer up.
+
+May import the core, the rest of ``harness.embedded`` (builder, pki), PyYAML and the standard
+library; never ``harness.cluster`` (a higher layer) nor the kubernetes client.
 """
 
 from __future__ import annotations
@@ -13,7 +18,6 @@ import atexit
 import contextlib
 import ctypes
 import dataclasses
-import json
 import os
 import secrets
 import shutil
@@ -27,15 +31,16 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import yaml
 
 from harness.embedded.builder import Binaries, Progress, build, _stderr
 from harness.embedded.pki import write_pki
 from harness.core.errors import ControlPlaneError, UsageError
+from harness.core.polling import PollTimeout, poll
 
-__all__ = ["AuditLog", "EmbeddedCluster", "Exemptions", "Identity", "PodSecurityDefaults"]
+__all__ = ["EmbeddedCluster", "Exemptions", "Identity", "PodSecurityDefaults"]
 
 _LEVELS = ("privileged", "baseline", "restricted")
 _live: "set[EmbeddedCluster]" = set()
@@ -82,38 +87,6 @@ class Identity:
     name: str
     token: str = dataclasses.field(repr=False)
     groups: tuple[str, ...] = ()
-
-
-class AuditLog:
-    """Reads the API server's JSON-lines audit log (written before each response returns)."""
-
-    def __init__(self, path: Path):
-        self.path = path
-
-    def offset(self) -> int:
-        """The current end of the log, to read only later events with ``events(since=...)``."""
-        try:
-            return self.path.stat().st_size
-        except FileNotFoundError:
-            return 0
-
-    def events(self, since: int = 0) -> Iterator[dict]:
-        try:
-            with self.path.open("rb") as fh:
-                fh.seek(since)
-                for raw in fh:
-                    if raw.endswith(b"\n"):
-                        with contextlib.suppress(ValueError):
-                            yield json.loads(raw)
-        except FileNotFoundError:
-            return
-
-    def find(self, audit_id: str, since: int = 0) -> dict | None:
-        """The ``ResponseComplete`` event of the request whose ``Audit-Id`` header was ``audit_id``."""
-        for event in self.events(since):
-            if event.get("auditID") == audit_id and event.get("stage") == "ResponseComplete":
-                return event
-        return None
 
 
 def _free_port() -> int:
@@ -186,8 +159,9 @@ class EmbeddedCluster:
         return self._path("pki/ca.crt")
 
     @property
-    def audit_log(self) -> AuditLog:
-        return AuditLog(self._path("audit.log"))
+    def audit_log(self) -> Path:
+        """The API server's JSON-lines audit log; read it with ``harness.cluster.audit.AuditSource``."""
+        return self._path("audit.log")
 
     @property
     def admin(self) -> Identity:
@@ -390,21 +364,25 @@ class EmbeddedCluster:
             return 0, str(exc)
 
     def _wait(self, name: str, ready, timeout: float, diagnose=None) -> None:
-        deadline = time.monotonic() + timeout
         proc = self._procs[name]
-        while time.monotonic() < deadline:
+
+        def attempt() -> bool:
             if ready():
-                return
+                return True
             if proc.poll() is not None:
                 tail = self._log_tail(name)
                 if "address already in use" in tail:
                     raise _PortClash(name)
                 raise ControlPlaneError(f"{name} exited with status {proc.returncode} while starting "
                                         f"(log {self.log_path(name)}):\n{tail}")
-            time.sleep(0.1)
-        detail = f"\n/readyz?verbose:\n{diagnose()}" if diagnose else ""
-        raise ControlPlaneError(f"{name} was not ready after {timeout:.0f}s (log {self.log_path(name)}):\n"
-                                f"{self._log_tail(name)}{detail}")
+            return False
+
+        try:
+            poll(attempt, timeout=timeout, interval=0.1, what=f"{name} to be ready")
+        except PollTimeout:
+            detail = f"\n/readyz?verbose:\n{diagnose()}" if diagnose else ""
+            raise ControlPlaneError(f"{name} was not ready after {timeout:.0f}s (log {self.log_path(name)}):\n"
+                                    f"{self._log_tail(name)}{detail}") from None
 
     def _log_tail(self, name: str, lines: int = 30) -> str:
         try:

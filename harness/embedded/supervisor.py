@@ -4,6 +4,8 @@
 that same foreground process in its own session and returns once it reports ready. Each named
 cluster keeps ``state.json`` (PIDs, server, kubeconfig) under ``<cache>/clusters/<name>/``; ``down``
 signals the supervising process, which stops its own children and removes the directory.
+
+May import the core and the rest of ``harness.embedded``; never ``harness.cluster`` or above.
 """
 
 from __future__ import annotations
@@ -14,13 +16,14 @@ import os
 import shutil
 import signal
 import subprocess
+import math
 import sys
-import time
 from pathlib import Path
 
 from harness.embedded.builder import cache_root
 from harness.embedded.plane import EmbeddedCluster
 from harness.core.errors import ControlPlaneError
+from harness.core.polling import PollTimeout, poll
 
 __all__ = ["cluster_dir", "down", "running", "up"]
 
@@ -79,8 +82,7 @@ def up(name: str, version: str | None, *, detach: bool, out=print) -> int:
         out(f"  export KUBECONFIG={cluster.kubeconfig}   # contexts: admin (system:masters), alice, bob")
         out("press Ctrl-C to stop it")
         sys.stdout.flush()
-        while not (exited := cluster.exited()):
-            time.sleep(1)
+        exited = poll(cluster.exited, timeout=math.inf, interval=1, what=f"cluster {name!r} to exit")
         component, status = next(iter(exited.items()))
         raise ControlPlaneError(f"{component} exited with status {status}; see {cluster.log_path(component)}")
     except KeyboardInterrupt:
@@ -99,21 +101,24 @@ def _detach(name: str, version: str | None, directory: Path, out) -> int:
     with open(log, "wb") as fh:
         proc = subprocess.Popen(args, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True)
-    deadline = time.monotonic() + 1800  # may include a first build
-    while time.monotonic() < deadline:
+
+    def started() -> dict | None:
         state = _state(name)
-        if state:
-            out(f"cluster {name!r}: Kubernetes {state['version']} at {state['server']} "
-                f"(supervisor PID {state['supervisor']}, log {log})")
-            out(f"kubeconfig: {state['kubeconfig']}")
-            out(f"stop it with: pss-harness cluster down --name {name}")
-            return 0
-        if proc.poll() is not None:
+        if not state and proc.poll() is not None:
             tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
             raise ControlPlaneError(f"cluster {name!r} failed to start (log {log}):\n{tail}")
-        time.sleep(0.2)
-    proc.terminate()
-    raise ControlPlaneError(f"cluster {name!r} was not ready after 30 min; see {log}")
+        return state
+
+    try:  # may include a first build
+        state = poll(started, timeout=1800, interval=0.2, what=f"cluster {name!r} to start")
+    except PollTimeout:
+        proc.terminate()
+        raise ControlPlaneError(f"cluster {name!r} was not ready after 30 min; see {log}") from None
+    out(f"cluster {name!r}: Kubernetes {state['version']} at {state['server']} "
+        f"(supervisor PID {state['supervisor']}, log {log})")
+    out(f"kubeconfig: {state['kubeconfig']}")
+    out(f"stop it with: pss-harness cluster down --name {name}")
+    return 0
 
 
 def down(name: str, out=print) -> int:
@@ -125,9 +130,8 @@ def down(name: str, out=print) -> int:
     sup = state["supervisor"]
     if _alive(sup, "harness"):
         os.kill(sup, signal.SIGTERM)
-        deadline = time.monotonic() + 40
-        while _alive(sup, "harness") and time.monotonic() < deadline:
-            time.sleep(0.2)
+        with contextlib.suppress(PollTimeout):  # then its children are stopped below
+            poll(lambda: not _alive(sup, "harness"), timeout=40, interval=0.2, what=f"supervisor {sup} to exit")
     # a supervisor that died hard leaves its children: stop them by PID, checking they are ours
     for component, pid in state.get("pids", {}).items():
         if _alive(pid, component if component != "etcd" else "etcd"):

@@ -58,14 +58,15 @@ def _start_target(config: pytest.Config) -> dict:
         state.embedded = EmbeddedCluster(cfg.k8s_version, progress=say).start()
         say(f"Kubernetes {state.embedded.version} ready in {state.embedded.started_seconds:.1f}s")
         state.target = {"kubeconfig": str(state.embedded.kubeconfig), "context": None,
-                        "audit_log": str(state.embedded.audit_log.path)}
+                        "audit_log": str(state.embedded.audit_log)}
     else:
         state.target = {"kubeconfig": cfg.kubeconfig, "context": cfg.context, "audit_log": cfg.audit_log}
     return state.target
 
 
 def _make_runtime(config: pytest.Config, target: dict, worker: str, server_minor: int | None = None):
-    from harness.cluster.runtime import AuditSource, Runtime
+    from harness.cluster.audit import AuditSource
+    from harness.cluster.runtime import Runtime
 
     cfg = get_config(config)
     audit = AuditSource(target["audit_log"]) if target.get("audit_log") else None
@@ -144,7 +145,7 @@ def shutdown(config: pytest.Config) -> None:
 
 
 def _delete_run_namespaces(runtime) -> None:
-    from harness.cluster.runtime import OWNER, OWNER_LABEL, RUN_LABEL
+    from harness.cluster.namespaces import OWNER, OWNER_LABEL, RUN_LABEL
 
     try:
         leftovers = runtime.cluster.list_namespaces(f"{OWNER_LABEL}={OWNER},{RUN_LABEL}={runtime.cfg.run_id}")

@@ -50,7 +50,7 @@ def run_harness(cluster, workdir: Path, *extra: str, run_id: str = "reportrun", 
     reports = workdir / "reports"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PSS_HARNESS_", "PYTEST_"))}
     args = [sys.executable, "-m", "pytest", "scenarios", "--rootdir", str(workdir), "-p", "no:cacheprovider", "-n", "2",
-            "--kubeconfig", str(cluster.kubeconfig), "--audit-log", str(cluster.audit_log.path),
+            "--kubeconfig", str(cluster.kubeconfig), "--audit-log", str(cluster.audit_log),
             "--psa-kinds", KINDS, "--psa-run-id", run_id,
             "-o", f"psa_reports={reports}", f"--junitxml={reports / 'junit.xml'}",
             f"--alluredir={reports / 'allure-results'}", *extra]

@@ -7,9 +7,8 @@ checked the way the server decides it (a SubjectAccessReview for that user).
 
 from __future__ import annotations
 
-import time
-
 from harness.cluster.client import Cluster
+from harness.core.polling import PollTimeout, poll
 
 RBAC = "rbac.authorization.k8s.io"
 
@@ -29,11 +28,9 @@ def bind(admin: Cluster, user: str, role: str, *, namespace: str | None = None,
     review = {"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
               "spec": {"user": user, "resourceAttributes": {
                   "verb": verb, "resource": resource, **({"namespace": namespace} if namespace else {})}}}
-    deadline = time.monotonic() + timeout
-    while True:
-        resp = admin.checked("POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", review)
-        if resp.body.get("status", {}).get("allowed"):
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{user} still may not {verb} {resource} {timeout:.0f}s after binding {role}")
-        time.sleep(0.05)
+    try:
+        poll(lambda: admin.checked("POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", review),
+             until=lambda resp: resp.body.get("status", {}).get("allowed"), timeout=timeout, interval=0.05,
+             what=f"the RBAC authorizer to see {role} bound to {user}")
+    except PollTimeout:
+        raise AssertionError(f"{user} still may not {verb} {resource} {timeout:.0f}s after binding {role}") from None

@@ -28,7 +28,7 @@ CONTROL = REPO / "scenarios" / "controls" / "bases" / "hardened-pod.yaml"
 
 def run_harness(tmp_path: Path, cluster: EmbeddedCluster, paths: list[Path], *extra: str) -> subprocess.CompletedProcess:
     args = [sys.executable, "-m", "pytest", *map(str, paths), "-p", "no:cacheprovider", "-q",
-            "--kubeconfig", str(cluster.kubeconfig), "--audit-log", str(cluster.audit_log.path),
+            "--kubeconfig", str(cluster.kubeconfig), "--audit-log", str(cluster.audit_log),
             "-o", f"psa_reports={tmp_path / 'reports'}", "--rootdir", str(REPO), "-c", str(REPO / "pyproject.toml"),
             f"--alluredir={tmp_path / 'allure'}", f"--junitxml={tmp_path / 'junit.xml'}",
             *extra]

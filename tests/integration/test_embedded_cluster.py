@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
 
+from harness.cluster.audit import AuditSource
 from harness.cluster.client import Cluster
 from harness.embedded import EmbeddedCluster, Exemptions, binaries_for
 from harness.core.errors import ControlPlaneError
+from harness.core.polling import PollTimeout, poll
 
 from _rbac import bind
 
@@ -69,7 +71,7 @@ def test_audit_restricted_admits_and_the_audit_log_holds_the_violation(embedded,
     resp = admin.submit(pod("plain"), ns)
     assert resp.status == 201 and resp.warnings == []
     assert resp.audit_id
-    event = embedded.audit_log.find(resp.audit_id)
+    event = AuditSource(embedded.audit_log, since=0).find(resp.audit_id)
     assert event is not None, "no audit event for the request"
     assert event["objectRef"]["namespace"] == ns
     violation = event["annotations"]["pod-security.kubernetes.io/audit-violations"]
@@ -102,7 +104,7 @@ def test_username_exemption_is_honoured_and_annotated(embedded):
         alice, bob = Cluster(other.kubeconfig, "alice"), Cluster(other.kubeconfig, "bob")
         allowed = alice.submit(pod("by-alice", privileged=True), ns)
         assert allowed.status == 201, allowed.message
-        event = other.audit_log.find(allowed.audit_id)
+        event = AuditSource(other.audit_log, since=0).find(allowed.audit_id)
         assert event["annotations"].get("pod-security.kubernetes.io/exempt") == "user"
         # the same pod from the admin is still denied: the exemption is per user
         assert admin.submit(pod("by-admin", privileged=True), ns).status == 403
@@ -149,9 +151,8 @@ def test_signals_stop_the_cluster_and_remove_its_directory(tmp_path, sig):
     proc.send_signal(sig)
     proc.wait(timeout=60)
     proc.stdout.close()
-    deadline = time.monotonic() + 10
-    while _pids_alive(info["pids"]) and time.monotonic() < deadline:
-        time.sleep(0.1)
+    with contextlib.suppress(PollTimeout):
+        poll(lambda: not _pids_alive(info["pids"]), timeout=10, interval=0.1, what="the cluster's processes to exit")
     assert _pids_alive(info["pids"]) == []
     assert not Path(info["workdir"]).exists()
     err = stderr_file.read_text()

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.cluster.runtime import OWNER, OWNER_LABEL, RUN_LABEL
+from harness.cluster.namespaces import OWNER, OWNER_LABEL, RUN_LABEL
 from harness.reports import bundle
 
 REPO = Path(__file__).resolve().parents[2]
@@ -47,7 +47,7 @@ def test_sigterm_cleans_up_every_namespace_and_seals_the_bundle(embedded, admin,
     proc = subprocess.Popen(
         [sys.executable, "-m", "pytest", "scenarios/baseline", "scenarios/restricted", "-q", "-p", "no:cacheprovider",
          "-n", "2", "--dist", "loadfile", "--kubeconfig", str(embedded.kubeconfig),
-         "--audit-log", str(embedded.audit_log.path), "--psa-run-id", run_id, "-o", f"psa_reports={reports}",
+         "--audit-log", str(embedded.audit_log), "--psa-run-id", run_id, "-o", f"psa_reports={reports}",
          f"--junitxml={reports / 'junit.xml'}", f"--alluredir={reports / 'allure-results'}"],
         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:

@@ -25,7 +25,7 @@ def test_live_run_asserts_the_controller_path_and_leaves_nothing(tmp_path, schem
     with EmbeddedCluster() as cluster:
         result = subprocess.run(
             [sys.executable, "-m", "pytest", str(d), "-q", "-p", "no:cacheprovider", "--live",
-             "--kubeconfig", str(cluster.kubeconfig), "--audit-log", str(cluster.audit_log.path),
+             "--kubeconfig", str(cluster.kubeconfig), "--audit-log", str(cluster.audit_log),
              "--psa-levels", "baseline", "--psa-modes", "enforce",
              "--psa-kinds", "Pod,Deployment,ReplicaSet,StatefulSet,Job,ReplicationController",
              "-o", f"psa_reports={reports}", "--rootdir", str(REPO), "-c", str(REPO / "pyproject.toml"),

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from harness.core.errors import UsageError
-from harness.cluster.runtime import AuditSource
+from harness.cluster.audit import AuditSource
 
 
 def event(audit_id: str, stage: str = "ResponseComplete", **annotations) -> str:
@@ -79,3 +79,25 @@ def test_threads_share_one_source(tmp_path):
 def test_a_missing_file_names_the_fix(tmp_path):
     with pytest.raises(UsageError, match="no such file.*!COMMAND"):
         AuditSource(str(tmp_path / "nope.log"))
+
+
+def test_since_zero_reads_the_whole_log_and_a_path_object_is_accepted(tmp_path):
+    log = tmp_path / "audit.log"
+    log.write_text(event("before") + event("also-before"))
+    source = AuditSource(log, since=0)
+    assert source.find("also-before", timeout=0)["auditID"] == "also-before"
+    assert source.find("before", timeout=0)["auditID"] == "before"
+
+
+def test_find_waits_for_an_event_written_meanwhile(tmp_path):
+    import threading
+
+    log = tmp_path / "audit.log"
+    log.write_text("")
+    source = AuditSource(str(log))
+    timer = threading.Timer(0.2, lambda: log.open("a").write(event("late")))
+    timer.start()
+    try:
+        assert source.find("late", timeout=10)["auditID"] == "late"
+    finally:
+        timer.join()
