@@ -24,7 +24,7 @@ May import: ``harness.policy._helpers``, ``_registry``, ``tables`` (pure).
 from __future__ import annotations
 
 from harness.policy._helpers import Failure, container_sc, containers, go_quote, join_quote, name, pluralize, pod_sc, \
-    setters
+    profile_type, setters
 from harness.policy._registry import variant
 from harness.policy.tables import APPARMOR_ALLOWED_TYPES, APPARMOR_ANNOTATION_PREFIX, apparmor_annotation_allowed
 
@@ -32,11 +32,8 @@ ID = "appArmorProfile"
 
 
 def _bad_type(sc: dict) -> str | None:
-    profile = sc.get("appArmorProfile")
-    if profile is None:
-        return None
-    t = str((profile or {}).get("type") or "")
-    return None if t in APPARMOR_ALLOWED_TYPES else t
+    t = profile_type(sc, "appArmorProfile")
+    return None if t is None or t in APPARMOR_ALLOWED_TYPES else t
 
 
 @variant(ID, 0)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from harness.policy._helpers import Failure, container_sc, containers, go_quote, join_quote, name, pluralize, pod_sc, \
     setters
+from harness.policy._helpers import profile_type as _profile_type
 from harness.policy._registry import variant
 from harness.policy.tables import SECCOMP_ALLOWED_TYPES, SECCOMP_CONTAINER_ANNOTATION_PREFIX, SECCOMP_POD_ANNOTATION, \
     seccomp_annotation_allowed
@@ -34,10 +35,7 @@ ID = "seccompProfile_baseline"
 
 def profile_type(sc: dict) -> str | None:
     """The ``seccompProfile.type`` a security context sets (``None``: no profile set)."""
-    profile = sc.get("seccompProfile")
-    if profile is None:
-        return None
-    return str((profile or {}).get("type") or "")
+    return _profile_type(sc, "seccompProfile")
 
 
 def explicit_bad(spec: dict) -> tuple[bool, list[str], set[str]]:
