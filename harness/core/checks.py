@@ -3,7 +3,13 @@
 Facts carried over from ``k8s.io/pod-security-admission/policy``: each check's ID, level,
 the minimum versions of its variants, the baseline checks it overrides and the reason phrase it
 puts in messages. ``active_checks`` and ``effective_check`` answer which check the server runs
-(and reports) for a given level and policy version.
+(and reports) for a given level and policy version. The registry is validated at import and
+raises ``RuntimeError`` when it is inconsistent.
+
+The values each check allows are not here but in ``harness.policy.tables``; the minors listed
+here are the ones ``harness.policy._registry`` holds the implemented variants to.
+
+May import: ``harness.core.model`` only.
 """
 
 from __future__ import annotations
@@ -59,16 +65,28 @@ _ALL = [
 CHECKS: dict[str, Check] = {c.id: c for c in _ALL}
 
 
-def _validate() -> None:
-    assert len(CHECKS) == len(_ALL) == 19, "duplicate or missing check ids"
-    for c in _ALL:
-        assert c.level in (_B, _R), c.id
-        assert list(c.versions) == sorted(set(c.versions)), f"{c.id}: versions must increase"
+def _validate(checks: list[Check]) -> None:
+    """Raise ``RuntimeError`` naming every inconsistency of the registry (explicit raises, not ``assert``:
+    ``python -O`` would strip those)."""
+    problems = []
+    ids = [c.id for c in checks]
+    if len(set(ids)) != len(ids) or len(ids) != 19:
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        problems.append(f"expected 19 distinct check ids, got {len(set(ids))}" + (f" (duplicated: {dupes})" if dupes else ""))
+    by_id = {c.id: c for c in checks}
+    for c in checks:
+        if c.level not in (_B, _R):
+            problems.append(f"{c.id}: level must be baseline or restricted, not {c.level}")
+        if not c.versions or list(c.versions) != sorted(set(c.versions)):
+            problems.append(f"{c.id}: versions {list(c.versions)} must be non-empty and strictly increasing")
         for o in c.overrides:
-            assert c.level is _R and CHECKS[o].level is _B, f"{c.id}: only restricted may override baseline"
+            if c.level is not _R or o not in by_id or by_id[o].level is not _B:
+                problems.append(f"{c.id}: overrides {o!r}, but only a restricted check may override a baseline one")
+    if problems:
+        raise RuntimeError("harness.core.checks: the check registry is inconsistent: " + "; ".join(problems))
 
 
-_validate()
+_validate(_ALL)
 
 
 def newest_minor() -> int:

@@ -25,7 +25,16 @@ dropped: text that maps to no check is reported in ``unknown``.
 
 ``reasons_to_checks(reasons, level, minor)`` maps reason phrases to check IDs for the level and
 evaluated policy minor (two phrases, ``seccompProfile`` and ``procMount``, are shared by a
-baseline and a restricted check; the active set disambiguates).
+baseline and a restricted check; the active set disambiguates). ``Violation.checks`` does that
+for a parsed message, so that a reason cut short by truncation is not mistaken for another.
+
+``parse_checks(text, server_minor)`` does both in one step and gives the ``ParsedViolation`` that
+verdicts compare (``harness.core.verdict``), the fuzzer checks (``harness.fuzz``) and the truth
+run reads: the policy the message states, its check IDs, the reasons that map to none, and
+whether (and where) the text was cut. This module is the only PodSecurity message parser.
+
+May import: ``harness.core.checks``, ``harness.core.expectations`` (the policy minor a server
+evaluates) and ``harness.core.model``.
 """
 
 from __future__ import annotations
@@ -35,21 +44,26 @@ import re
 from typing import Iterable, NamedTuple
 
 from harness.core.checks import CHECKS, reason_to_check
+from harness.core.expectations import policy_minor
 from harness.core.model import Level, PolicyVersion
 
 __all__ = [
     "TRUNCATION_RUNES",
+    "TRUNCATION_TOTAL_RUNES",
     "CheckMapping",
     "Item",
+    "ParsedViolation",
     "Violation",
     "canonical_reason",
+    "parse_checks",
     "parse_podsecurity_message",
     "reasons_to_checks",
     "split_items",
     "unquote_warning_header",
 ]
 
-TRUNCATION_RUNES = 256  #: a warning cut by the API server is exactly this many runes long
+TRUNCATION_RUNES = 256  #: a warning cut by the API server is exactly this many runes long ...
+TRUNCATION_TOTAL_RUNES = 4096  #: ... which it does once a response's warnings exceed this many runes
 
 _HEAD = re.compile(r'(would violate|violates) PodSecurity '
                    r'"(privileged|baseline|restricted):(latest|v1\.(?:0|[1-9]\d*))": ')
@@ -97,8 +111,9 @@ class Violation:
         return [canonical_reason(item.reason) for item in self.items]
 
     def evaluated_minor(self, newest_minor: int) -> int:
-        """The policy minor the server evaluated, given the newest it knows (``latest`` on it)."""
-        return PolicyVersion.parse(self.version).resolve(newest_minor)
+        """The policy minor the server evaluated, given the newest it knows (``latest`` on it; clamped to
+        this registry's newest, as ``harness.core.expectations.policy_minor`` does)."""
+        return policy_minor(PolicyVersion.parse(self.version), newest_minor)
 
     def checks(self, newest_minor: int) -> "CheckMapping":
         """The check IDs this message names, for a server whose ``latest`` is ``v1.<newest_minor>``."""
@@ -115,6 +130,28 @@ class CheckMapping:
     pairs: tuple[tuple[str, str | None], ...]         #: every reason with its check (``None``: unknown)
     unknown: tuple[str, ...] = ()                     #: reasons no active check uses, verbatim; never dropped
     truncated: bool = False                           #: the source text was cut: more checks may have failed
+
+
+@dataclasses.dataclass(frozen=True)
+class ParsedViolation:
+    """The checks one PodSecurity message names, under the policy it states (what verdicts compare)."""
+
+    policy: str                     #: ``level:version`` as the message prints it
+    checks: frozenset[str]
+    unknown: tuple[str, ...] = ()   #: reason phrases no active check uses (a phrase cut short included)
+    truncated: bool = False         #: the text was cut by the API server: more checks may have failed
+    cut_reason: str = ""            #: the last reason phrase, when the cut fell inside it (it may not map)
+
+
+def parse_checks(text: str, server_minor: int, *, truncated: bool | None = None) -> ParsedViolation | None:
+    """Parse the PodSecurity part of ``text`` (see ``parse_podsecurity_message``) into check IDs, as a
+    server whose newest policy is ``v1.<server_minor>`` means them; ``None`` if ``text`` has none."""
+    parsed = parse_podsecurity_message(text, truncated=truncated)
+    if parsed is None:
+        return None
+    mapping = parsed.checks(server_minor)
+    cut = parsed.reasons[-1] if parsed.reason_cut and parsed.items else ""
+    return ParsedViolation(parsed.policy, frozenset(mapping.checks), mapping.unknown, parsed.truncated, cut)
 
 
 def canonical_reason(reason: str) -> str:

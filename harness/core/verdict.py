@@ -4,33 +4,25 @@
 named in a PodSecurity denial, warning or audit annotation back into upstream check ids.
 ``judge`` compares it with an ``Expectation``: an error, a timeout or a denial by anything other
 than PodSecurity never satisfies an expected denial, and the checks must match exactly.
+Messages are parsed by ``harness.core.messages.parse_checks`` (the one parser; truncation-aware).
+
+May import: ``harness.core`` (answers, expectations, messages, model).
 """
 
 from __future__ import annotations
 
 import dataclasses
 
-from harness.core.checks import reason_to_check
 from harness.core.answers import Response
-from harness.core.expectations import Expectation, Policy, policy_minor
-from harness.core.messages import parse_podsecurity_message
-from harness.core.model import Level, Outcome, PolicyVersion
+from harness.core.expectations import Expectation, Policy
+from harness.core.messages import TRUNCATION_RUNES, TRUNCATION_TOTAL_RUNES, ParsedViolation, parse_checks
+from harness.core.model import Outcome
 
-__all__ = ["Observation", "Verdict", "judge", "observe", "parse_checks"]
+__all__ = ["Observation", "ParsedViolation", "Verdict", "judge", "observe", "parse_checks"]
 
 AUDIT_VIOLATIONS = "pod-security.kubernetes.io/audit-violations"
 UNKNOWN_REASON = "unknown forbidden reason"
 _INVALID = {400, 404, 405, 406, 415, 422}
-
-
-@dataclasses.dataclass(frozen=True)
-class ParsedViolation:
-    """The checks one PodSecurity message names, under the policy it states."""
-
-    policy: str                     #: ``level:version`` as the message prints it
-    checks: frozenset[str]
-    unknown: tuple[str, ...] = ()   #: reason phrases no known check uses
-    truncated: bool = False
 
 
 @dataclasses.dataclass
@@ -58,24 +50,6 @@ class Observation:
                 "warnings": self.warnings, "checks": sorted(self.checks), "violation": pv(self.violation),
                 "audit_id": self.audit_id, "audit_annotations": self.audit_annotations,
                 "audit_violation": pv(self.audit_violation)}
-
-
-def parse_checks(text: str, server_minor: int) -> ParsedViolation | None:
-    """Parse a ``(would) violate(s) PodSecurity "level:version": ...`` text into check ids."""
-    parsed = parse_podsecurity_message(text)
-    if parsed is None:
-        return None
-    level = Level(parsed.level)
-    minor = policy_minor(PolicyVersion.parse(parsed.version), server_minor)
-    checks, unknown = set(), []
-    for reason in parsed.reasons:
-        check = reason_to_check(reason, level, minor)
-        if check:
-            checks.add(check)
-        else:
-            unknown.append(reason)
-    return ParsedViolation(f"{parsed.level}:{parsed.version}", frozenset(checks), tuple(unknown),
-                           bool(getattr(parsed, "truncated", False)))
 
 
 def observe(resp: Response, server_minor: int) -> Observation:
@@ -139,9 +113,14 @@ def judge(expectation: Expectation, obs: Observation, policy: Policy, *, audit_o
         v = obs.violation
         if v.policy != want_policy:
             problems.append(f"{obs.outcome} under policy {v.policy!r}, expected {want_policy!r}")
-        if v.unknown:
-            problems.append(f"unrecognised reason(s) {list(v.unknown)}")
+        unknown = [u for u in v.unknown if u != v.cut_reason]
+        if unknown:
+            problems.append(f"unrecognised reason(s) {unknown}")
         problems += _check_diff(str(obs.outcome), expectation.checks, v.checks)
+        if problems and v.truncated:
+            problems.append(f"note: the server cut this warning to {TRUNCATION_RUNES} runes (a response's warnings "
+                            f"passed {TRUNCATION_TOTAL_RUNES}): checks after the cut are not visible"
+                            + (f"; its last reason is cut short ({v.cut_reason!r})" if v.cut_reason else ""))
     if audit_observed:
         got = obs.audit_violation.checks if obs.audit_violation else frozenset()
         if obs.audit_violation and obs.audit_violation.policy != want_policy and expectation.audit_checks:

@@ -11,7 +11,11 @@ upstream checks in ``k8s.io/pod-security-admission/policy`` inspect, as describe
 ``/work/shared/docs/pss-reference.md``; it is *not* the oracle. The API server is, and
 ``pss-harness truth`` (``harness.cli.truth``) keeps the corpus data in agreement with it, while
 ``tests/unit/test_corpus.py`` keeps this reading in agreement with the corpus data. Nothing
-here does I/O.
+here does I/O. The allowed values (capabilities, sysctls per minor, volume types, SELinux,
+seccomp and AppArmor values, ...) are those of ``harness.policy.tables``, the one place they are
+written; what this module adds is *where* each check looks.
+
+May import: ``harness.core`` and ``harness.policy.tables``.
 """
 
 from __future__ import annotations
@@ -21,6 +25,13 @@ from typing import Any, Iterator
 
 from harness.core.checks import active_checks
 from harness.core.model import Level
+from harness.policy.tables import (ALLOWED_VOLUME_TYPES, APPARMOR_ALLOWED_TYPES, APPARMOR_ANNOTATION_PREFIX,
+                                   BASELINE_CAPABILITIES, HOST_HANDLERS, HOST_NAMESPACE_FIELDS, LIFECYCLE_HOOKS,
+                                   PROBE_FIELDS, PROC_MOUNT_ALLOWED, RESTRICTED_ADD_CAPABILITIES,
+                                   RESTRICTED_DROP_CAPABILITY, SECCOMP_ALLOWED_TYPES,
+                                   SECCOMP_CONTAINER_ANNOTATION_PREFIX, SECCOMP_POD_ANNOTATION,
+                                   SELINUX_FORBIDDEN_FIELDS, allowed_selinux_types, allowed_sysctls,
+                                   apparmor_annotation_allowed, seccomp_annotation_allowed)
 
 __all__ = ["CONTAINER_PLACES", "PLACES", "Finding", "findings", "pod_view", "violations"]
 
@@ -28,28 +39,7 @@ __all__ = ["CONTAINER_PLACES", "PLACES", "Finding", "findings", "pod_view", "vio
 CONTAINER_PLACES = ("containers", "initContainers", "sidecars", "ephemeralContainers")
 PLACES = ("pod", "annotations", *CONTAINER_PLACES)
 
-_BASELINE_CAPS = frozenset({"AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD",
-                            "NET_BIND_SERVICE", "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT"})
-_SELINUX_TYPES = frozenset({"", "container_t", "container_init_t", "container_kvm_t"})
-_SYSCTLS = {
-    0: {"kernel.shm_rmid_forced", "net.ipv4.ip_local_port_range", "net.ipv4.tcp_syncookies",
-        "net.ipv4.ping_group_range", "net.ipv4.ip_unprivileged_port_start"},
-    27: {"net.ipv4.ip_local_reserved_ports"},
-    29: {"net.ipv4.tcp_keepalive_time", "net.ipv4.tcp_fin_timeout", "net.ipv4.tcp_keepalive_intvl",
-         "net.ipv4.tcp_keepalive_probes"},
-    32: {"net.ipv4.tcp_rmem", "net.ipv4.tcp_wmem"},
-    37: {"net.ipv4.tcp_slow_start_after_idle", "net.ipv4.tcp_notsent_lowat"},
-}
-_ALLOWED_VOLUMES = frozenset({"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "image",
-                              "persistentVolumeClaim", "projected", "secret"})
 _VOLUME_META = frozenset({"name"})
-_SECCOMP_OK = ("RuntimeDefault", "Localhost")
-_APPARMOR_OK = ("RuntimeDefault", "Localhost")
-_SECCOMP_POD_ANNOTATION = "seccomp.security.alpha.kubernetes.io/pod"
-_SECCOMP_CONTAINER_ANNOTATION = "container.seccomp.security.alpha.kubernetes.io/"
-_APPARMOR_ANNOTATION = "container.apparmor.security.beta.kubernetes.io/"
-_PROBES = ("livenessProbe", "readinessProbe", "startupProbe")
-_LIFECYCLE = ("postStart", "preStop")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,10 +97,6 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _sysctls_allowed(minor: int) -> set[str]:
-    return set().union(*(names for since, names in _SYSCTLS.items() if since <= minor))
-
-
 def _volume_type(volume: dict) -> str:
     sources = [k for k in volume if k not in _VOLUME_META]
     return sources[0] if sources else "emptyDir"
@@ -132,17 +118,17 @@ def findings(scenario: Any, minor: int, kind: str = "Pod") -> list[Finding]:
     containers = list(_containers(spec))
 
     # -- pod-level fields ------------------------------------------------------------------
-    for ns in ("hostNetwork", "hostPID", "hostIPC"):
+    for ns in HOST_NAMESPACE_FIELDS:
         if ns in spec:
             add(Finding("hostNamespaces", "pod", f"spec.{ns}", _text(spec[ns]), spec[ns] is True))
     for v in spec.get("volumes") or []:
         vtype = _volume_type(v)
         add(Finding("hostPathVolumes", "pod", f"spec.volumes[{v.get('name')}]", vtype, vtype == "hostPath"))
-        add(Finding("restrictedVolumes", "pod", f"spec.volumes[{v.get('name')}]", vtype, vtype not in _ALLOWED_VOLUMES))
-    allowed_sysctls = _sysctls_allowed(minor)
+        add(Finding("restrictedVolumes", "pod", f"spec.volumes[{v.get('name')}]", vtype, vtype not in ALLOWED_VOLUME_TYPES))
+    sysctls = allowed_sysctls(minor)
     for s in psc.get("sysctls") or []:
         add(Finding("sysctls", "pod", "spec.securityContext.sysctls", s.get("name", ""),
-                    s.get("name") not in allowed_sysctls))
+                    s.get("name") not in sysctls))
     _security_context_findings(add, "pod", "", psc, "spec.securityContext.", minor)
     if "runAsNonRoot" in psc:
         add(Finding("runAsNonRoot", "pod", "spec.securityContext.runAsNonRoot", _text(psc["runAsNonRoot"]),
@@ -153,25 +139,25 @@ def findings(scenario: Any, minor: int, kind: str = "Pod") -> list[Finding]:
     pod_seccomp = (psc.get("seccompProfile") or {}).get("type")
     if pod_seccomp is not None:
         add(Finding("seccompProfile_restricted", "pod", "spec.securityContext.seccompProfile.type", pod_seccomp,
-                    pod_seccomp not in _SECCOMP_OK and not (minor >= 25 and windows)))
+                    pod_seccomp not in SECCOMP_ALLOWED_TYPES and not (minor >= 25 and windows)))
 
     # -- annotations -----------------------------------------------------------------------
     names = {c.get("name") for _, c in containers}
     for key, value in annotations.items():
         value = "" if value is None else str(value)
-        if key.startswith(_APPARMOR_ANNOTATION):
-            ok = value in ("", "runtime/default") or value.startswith("localhost/")
-            add(Finding("appArmorProfile", "annotations", f"metadata.annotations[{key}]", value, not ok))
-        is_seccomp = key == _SECCOMP_POD_ANNOTATION or (
-            key.startswith(_SECCOMP_CONTAINER_ANNOTATION) and key[len(_SECCOMP_CONTAINER_ANNOTATION):] in names)
+        if key.startswith(APPARMOR_ANNOTATION_PREFIX):
+            add(Finding("appArmorProfile", "annotations", f"metadata.annotations[{key}]", value,
+                        not apparmor_annotation_allowed(value)))
+        is_seccomp = key == SECCOMP_POD_ANNOTATION or (
+            key.startswith(SECCOMP_CONTAINER_ANNOTATION_PREFIX)
+            and key[len(SECCOMP_CONTAINER_ANNOTATION_PREFIX):] in names)
         if is_seccomp:
-            ok = value in ("runtime/default", "docker/default") or value.startswith("localhost/")
             add(Finding("seccompProfile_baseline", "annotations", f"metadata.annotations[{key}]", value,
-                        not ok and minor < 19))
+                        not seccomp_annotation_allowed(value) and minor < 19))
 
     # -- containers ------------------------------------------------------------------------
     pod_non_root = psc.get("runAsNonRoot") is True
-    pod_seccomp_ok = pod_seccomp in _SECCOMP_OK
+    pod_seccomp_ok = pod_seccomp in SECCOMP_ALLOWED_TYPES
     default_host_ports = kind == "Pod" and spec.get("hostNetwork") is True
     for place, c in containers:
         name = c.get("name", "")
@@ -188,26 +174,26 @@ def findings(scenario: Any, minor: int, kind: str = "Pod") -> list[Finding]:
                 f("hostPorts", "ports[].hostPort", f"{port.get('containerPort')} (defaulted: hostNetwork)", True)
             else:
                 f("hostPorts", "ports[].hostPort", host_port, host_port not in (None, 0))
-        for probe in _PROBES:
-            for handler in ("httpGet", "tcpSocket"):
+        for probe in PROBE_FIELDS:
+            for handler in HOST_HANDLERS:
                 if handler in (c.get(probe) or {}):
                     host = c[probe][handler].get("host") or ""
                     f("hostProbesAndHostLifecycle", f"{probe}.{handler}.host", host or "unset", bool(host))
-        for hook in _LIFECYCLE:
-            for handler in ("httpGet", "tcpSocket"):
+        for hook in LIFECYCLE_HOOKS:
+            for handler in HOST_HANDLERS:
                 if handler in ((c.get("lifecycle") or {}).get(hook) or {}):
                     host = c["lifecycle"][hook][handler].get("host") or ""
                     f("hostProbesAndHostLifecycle", f"lifecycle.{hook}.{handler}.host", host or "unset", bool(host))
         caps = sc.get("capabilities") or {}
         for cap in caps.get("add") or []:
-            f("capabilities_baseline", "securityContext.capabilities.add", cap, cap not in _BASELINE_CAPS)
+            f("capabilities_baseline", "securityContext.capabilities.add", cap, cap not in BASELINE_CAPABILITIES)
             f("capabilities_restricted", "securityContext.capabilities.add", cap,
-              cap != "NET_BIND_SERVICE" and not (minor >= 25 and windows))
+              cap not in RESTRICTED_ADD_CAPABILITIES and not (minor >= 25 and windows))
         drop = caps.get("drop")
         f("capabilities_restricted", "securityContext.capabilities.drop", ",".join(drop) if drop else None,
-          "ALL" not in (drop or []) and not (minor >= 25 and windows))
+          RESTRICTED_DROP_CAPABILITY not in (drop or []) and not (minor >= 25 and windows))
         if "procMount" in sc:
-            bad = sc["procMount"] not in (None, "Default")
+            bad = sc["procMount"] is not None and sc["procMount"] not in PROC_MOUNT_ALLOWED
             f("procMount", "securityContext.procMount", sc["procMount"], bad and not (minor >= 35 and userns))
             f("procMount_restricted", "securityContext.procMount", sc["procMount"], bad)
         _security_context_findings(add, place, name, sc, "securityContext.", minor)
@@ -223,7 +209,7 @@ def findings(scenario: Any, minor: int, kind: str = "Pod") -> list[Finding]:
         seccomp = (sc.get("seccompProfile") or {}).get("type")
         exempt = minor >= 25 and windows
         f("seccompProfile_restricted", "securityContext.seccompProfile.type", seccomp,
-          not exempt and ((seccomp is not None and seccomp not in _SECCOMP_OK) or (seccomp is None and not pod_seccomp_ok)))
+          not exempt and ((seccomp is not None and seccomp not in SECCOMP_ALLOWED_TYPES) or (seccomp is None and not pod_seccomp_ok)))
     return out
 
 
@@ -231,13 +217,14 @@ def _security_context_findings(add, place: str, name: str, sc: dict, prefix: str
     """Fields inspected the same way at pod and container level: AppArmor, SELinux, seccomp, hostProcess."""
     apparmor = (sc.get("appArmorProfile") or {}).get("type")
     if apparmor is not None:
-        add(Finding("appArmorProfile", place, prefix + "appArmorProfile.type", apparmor, apparmor not in _APPARMOR_OK, name))
+        add(Finding("appArmorProfile", place, prefix + "appArmorProfile.type", apparmor,
+            apparmor not in APPARMOR_ALLOWED_TYPES, name))
     selinux = sc.get("seLinuxOptions") or {}
     if "type" in selinux:
-        allowed = _SELINUX_TYPES | ({"container_engine_t"} if minor >= 31 else set())
+        allowed = allowed_selinux_types(minor)
         add(Finding("seLinuxOptions", place, prefix + "seLinuxOptions.type", selinux["type"] or "",
                     (selinux["type"] or "") not in allowed, name))
-    for sub in ("user", "role"):
+    for sub in SELINUX_FORBIDDEN_FIELDS:
         if sub in selinux:
             add(Finding("seLinuxOptions", place, prefix + f"seLinuxOptions.{sub}", selinux[sub] or "",
                         bool(selinux[sub]), name))
@@ -246,7 +233,7 @@ def _security_context_findings(add, place: str, name: str, sc: dict, prefix: str
     seccomp = (sc.get("seccompProfile") or {}).get("type")
     if seccomp is not None:
         add(Finding("seccompProfile_baseline", place, prefix + "seccompProfile.type", seccomp,
-                    minor >= 19 and seccomp not in _SECCOMP_OK, name))
+                    minor >= 19 and seccomp not in SECCOMP_ALLOWED_TYPES, name))
     host_process = (sc.get("windowsOptions") or {}).get("hostProcess")
     if host_process is not None:
         add(Finding("windowsHostProcess", place, prefix + "windowsOptions.hostProcess", _text(host_process),

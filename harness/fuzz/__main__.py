@@ -1,4 +1,7 @@
-"""``python -m harness.fuzz``: the nightly differential fuzz run."""
+"""``python -m harness.fuzz``: the nightly differential fuzz run (``harness.fuzz.driver.main``).
+
+May import: ``harness.fuzz.driver``.
+"""
 
 import sys
 

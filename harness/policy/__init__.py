@@ -7,6 +7,11 @@ re-implemented in pure Python from their documented semantics, one module per ch
 
 Nothing here does I/O or imports a Kubernetes client. Every check module states its spec in its
 docstring; ``harness.core.checks`` is the registry they are validated against at import.
+``harness.policy.tables`` holds the PSS value tables (capabilities, sysctls per minor, volume
+types, SELinux types, seccomp/AppArmor values, ...) that the checks, ``harness.corpus.coverage``
+and ``harness.fuzz`` all read.
+
+May import: ``harness.core`` only (and the standard library): no pytest, no I/O library.
 """
 
 from harness.policy import (  # noqa: F401  (imported to register their variants)

@@ -3,11 +3,14 @@ message-building primitives (``joinQuote``, ``pluralize``, Go ``%q`` quoting). P
 
 Checks read plain ``dict``s as decoded from YAML or JSON. An absent field, an explicit ``null``
 and an empty object mean the same thing, as they do after the API server decodes a request.
+
+May import: the standard library only.
 """
 
 from __future__ import annotations
 
 import dataclasses
+
 __all__ = [
     "Failure",
     "container_sc",
@@ -17,6 +20,7 @@ __all__ = [
     "name",
     "pluralize",
     "pod_sc",
+    "profile_type",
     "relax_for_user_namespace",
     "setters",
     "windows_pod",
@@ -51,6 +55,15 @@ def container_sc(c: dict) -> dict:
 def pod_sc(spec: dict) -> dict:
     """The pod's ``spec.securityContext`` (``{}`` when unset)."""
     return spec.get("securityContext") or _EMPTY
+
+
+def profile_type(sc: dict, field: str) -> str | None:
+    """The ``type`` of a security context's ``seccompProfile``/``appArmorProfile`` (``field``); ``None``: unset.
+    A profile set without a type reads as ``""``."""
+    profile = sc.get(field)
+    if profile is None:
+        return None
+    return str((profile or {}).get("type") or "")
 
 
 def name(c: dict) -> str:

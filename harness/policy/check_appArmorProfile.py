@@ -17,29 +17,23 @@ Detail: ``<setters> must not set AppArmor profile type to <values>`` where sette
 ``container(s) "a", ...`` and ``annotation(s)`` joined by ``" and "``; values are the distinct bad
 types (sorted) followed by the bad annotations as ``key="value"`` (Go ``%q``; sorted), all wrapped by
 ``joinQuote`` without escaping, e.g. ``"container.apparmor.security.beta.kubernetes.io/x="unconfined""``.
+
+May import: ``harness.policy._helpers``, ``_registry``, ``tables`` (pure).
 """
 
 from __future__ import annotations
 
 from harness.policy._helpers import Failure, container_sc, containers, go_quote, join_quote, name, pluralize, pod_sc, \
-    setters
+    profile_type, setters
 from harness.policy._registry import variant
+from harness.policy.tables import APPARMOR_ALLOWED_TYPES, APPARMOR_ANNOTATION_PREFIX, apparmor_annotation_allowed
 
 ID = "appArmorProfile"
-ANNOTATION_PREFIX = "container.apparmor.security.beta.kubernetes.io/"
-ALLOWED_TYPES = ("RuntimeDefault", "Localhost")
 
 
 def _bad_type(sc: dict) -> str | None:
-    profile = sc.get("appArmorProfile")
-    if profile is None:
-        return None
-    t = str((profile or {}).get("type") or "")
-    return None if t in ALLOWED_TYPES else t
-
-
-def _allowed_annotation(value: str) -> bool:
-    return value == "" or value == "runtime/default" or value.startswith("localhost/")
+    t = profile_type(sc, "appArmorProfile")
+    return None if t is None or t in APPARMOR_ALLOWED_TYPES else t
 
 
 @variant(ID, 0)
@@ -55,7 +49,7 @@ def app_armor_profile_v1_0(meta: dict, spec: dict) -> Failure | None:
             bad_containers.append(name(c))
             values.add(t)
     annotations = sorted(f"{k}={go_quote(str(v or ''))}" for k, v in (meta.get("annotations") or {}).items()
-                         if str(k).startswith(ANNOTATION_PREFIX) and not _allowed_annotation(str(v or "")))
+                         if str(k).startswith(APPARMOR_ANNOTATION_PREFIX) and not apparmor_annotation_allowed(str(v or "")))
     who = setters(pod_bad is not None, bad_containers)
     if annotations:
         who = " and ".join(filter(None, [who, pluralize("annotation", "annotations", len(annotations))]))

@@ -11,17 +11,17 @@ NET_BIND_SERVICE, SETFCAP, SETGID, SETPCAP, SETUID, SYS_CHROOT (exact, case-sens
 Overridden at restricted from v1.22 by ``capabilities_restricted``.
 Detail: ``containers "a", "b" must not include "BAR", "FOO" in securityContext.capabilities.add``
 (containers in visiting order, capabilities unique and sorted).
+
+May import: ``harness.policy._helpers``, ``_registry``, ``tables`` (pure).
 """
 
 from __future__ import annotations
 
 from harness.policy._helpers import Failure, container_sc, containers, join_quote, name, pluralize
 from harness.policy._registry import variant
+from harness.policy.tables import BASELINE_CAPABILITIES
 
 ID = "capabilities_baseline"
-
-ALLOWED_V1_0 = frozenset({"AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD",
-                          "NET_BIND_SERVICE", "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT"})
 
 
 @variant(ID, 0)
@@ -29,7 +29,7 @@ def capabilities_baseline_v1_0(meta: dict, spec: dict) -> Failure | None:
     bad, caps = [], set()
     for c in containers(spec):
         added = (container_sc(c).get("capabilities") or {}).get("add") or ()
-        forbidden = {str(a) for a in added if a not in ALLOWED_V1_0}
+        forbidden = {str(a) for a in added if a not in BASELINE_CAPABILITIES}
         if forbidden:
             bad.append(name(c))
             caps |= forbidden

@@ -18,12 +18,15 @@ Variants:
 Detail: up to two clauses joined by ``"; "``:
 ``containers "a", "b" must set securityContext.capabilities.drop=["ALL"]`` and
 ``container "c" must not include "CHOWN" in securityContext.capabilities.add`` (capabilities distinct, sorted).
+
+May import: ``harness.policy._helpers``, ``_registry``, ``tables`` (pure).
 """
 
 from __future__ import annotations
 
 from harness.policy._helpers import Failure, container_sc, containers, join_quote, name, pluralize, windows_pod
 from harness.policy._registry import variant
+from harness.policy.tables import RESTRICTED_ADD_CAPABILITIES, RESTRICTED_DROP_CAPABILITY
 
 ID = "capabilities_restricted"
 
@@ -37,9 +40,9 @@ def capabilities_restricted_v1_22(meta: dict, spec: dict) -> Failure | None:
             missing_drop.append(name(c))
             continue
         capabilities = capabilities or {}
-        if "ALL" not in (capabilities.get("drop") or ()):
+        if RESTRICTED_DROP_CAPABILITY not in (capabilities.get("drop") or ()):
             missing_drop.append(name(c))
-        forbidden = {str(a) for a in capabilities.get("add") or () if a != "NET_BIND_SERVICE"}
+        forbidden = {str(a) for a in capabilities.get("add") or () if a not in RESTRICTED_ADD_CAPABILITIES}
         if forbidden:
             adding.append(name(c))
             caps |= forbidden

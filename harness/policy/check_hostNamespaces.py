@@ -7,17 +7,20 @@ Restricted fields:
 Allowed values: false, undefined/null.
 
 Detail: the ones set, in this fixed order, joined by ``", "``: ``hostNetwork=true, hostPID=true, hostIPC=true``.
+
+May import: ``harness.policy._helpers``, ``_registry``, ``tables`` (pure).
 """
 
 from __future__ import annotations
 
 from harness.policy._helpers import Failure
 from harness.policy._registry import variant
+from harness.policy.tables import HOST_NAMESPACE_FIELDS
 
 ID = "hostNamespaces"
 
 
 @variant(ID, 0)
 def host_namespaces_v1_0(meta: dict, spec: dict) -> Failure | None:
-    bad = [f"{f}=true" for f in ("hostNetwork", "hostPID", "hostIPC") if spec.get(f) is True]
+    bad = [f"{f}=true" for f in HOST_NAMESPACE_FIELDS if spec.get(f) is True]
     return Failure("host namespaces", ", ".join(bad)) if bad else None

@@ -16,23 +16,24 @@ Allowed values: undefined/"".
 
 Reason: ``probe or lifecycle host``. Detail: ``container "a" uses probe or lifecycle hosts "127.0.0.1", "::1"``;
 containers and hosts are distinct and sorted.
+
+May import: ``harness.policy._helpers``, ``_registry``, ``tables`` (pure).
 """
 
 from __future__ import annotations
 
 from harness.policy._helpers import Failure, containers, join_quote, name, pluralize
 from harness.policy._registry import variant
+from harness.policy.tables import HOST_HANDLERS, LIFECYCLE_HOOKS, PROBE_FIELDS
 
 ID = "hostProbesAndHostLifecycle"
-_PROBES = ("livenessProbe", "readinessProbe", "startupProbe")
-_LIFECYCLE = ("postStart", "preStop")
 
 
 def _hosts(handler) -> list[str]:
     if not isinstance(handler, dict):
         return []
     out = []
-    for kind in ("httpGet", "tcpSocket"):
+    for kind in HOST_HANDLERS:
         host = (handler.get(kind) or {}).get("host")
         if host:
             out.append(str(host))
@@ -43,9 +44,9 @@ def _hosts(handler) -> list[str]:
 def host_probes_and_host_lifecycle_v1_34(meta: dict, spec: dict) -> Failure | None:
     bad, hosts = set(), set()
     for c in containers(spec):
-        found = [h for p in _PROBES for h in _hosts(c.get(p))]
+        found = [h for p in PROBE_FIELDS for h in _hosts(c.get(p))]
         lifecycle = c.get("lifecycle") or {}
-        found += [h for p in _LIFECYCLE for h in _hosts(lifecycle.get(p))]
+        found += [h for p in LIFECYCLE_HOOKS for h in _hosts(lifecycle.get(p))]
         if found:
             bad.add(name(c))
             hosts.update(found)

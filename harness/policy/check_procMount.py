@@ -11,6 +11,8 @@ Variants:
     v1.35 any value is allowed when ``spec.hostUsers`` is set to false (user-namespaced pods).
 Overridden at restricted from v1.35 by ``procMount_restricted`` (always strict).
 Detail: ``containers "d", "e" must not set securityContext.procMount to "Unmasked"`` (values distinct, sorted).
+
+May import: ``harness.policy._helpers``, ``_registry``, ``tables`` (pure).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 from harness.policy._helpers import Failure, container_sc, containers, join_quote, name, pluralize, \
     relax_for_user_namespace
 from harness.policy._registry import variant
+from harness.policy.tables import PROC_MOUNT_ALLOWED
 
 ID = "procMount"
 
@@ -27,7 +30,7 @@ def strict(spec: dict) -> Failure | None:
     bad, values = [], set()
     for c in containers(spec):
         pm = container_sc(c).get("procMount")
-        if pm is not None and pm != "Default":
+        if pm is not None and pm not in PROC_MOUNT_ALLOWED:
             bad.append(name(c))
             values.add(str(pm))
     if not bad:

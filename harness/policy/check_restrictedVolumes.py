@@ -12,26 +12,23 @@ vsphereVolume, quobyte, azureDisk, photonPersistentDisk, portworxVolume, scaleIO
 Overrides ``hostPathVolumes``.
 Detail: ``volume "v" uses restricted volume type "hostPath"`` /
 ``volumes "a", "b" use restricted volume types "hostPath", "nfs"`` (volumes in spec order; types distinct, sorted).
+
+May import: ``harness.policy._helpers``, ``_registry``, ``tables`` (pure).
 """
 
 from __future__ import annotations
 
 from harness.policy._helpers import Failure, join_quote, name, pluralize
 from harness.policy._registry import variant
+from harness.policy.tables import ALLOWED_VOLUME_TYPES, RESTRICTED_VOLUME_TYPES
 
 ID = "restrictedVolumes"
-ALLOWED = ("configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim", "projected",
-           "secret", "image")
-#: in upstream's order of precedence (relevant only to a volume naming several sources, which validation rejects)
-RESTRICTED = ("hostPath", "gcePersistentDisk", "awsElasticBlockStore", "gitRepo", "nfs", "iscsi", "glusterfs",
-              "rbd", "flexVolume", "cinder", "cephfs", "flocker", "fc", "azureFile", "vsphereVolume", "quobyte",
-              "azureDisk", "photonPersistentDisk", "portworxVolume", "scaleIO", "storageos")
 
 
 def _restricted_type(volume: dict) -> str | None:
-    if any(volume.get(k) is not None for k in ALLOWED):
+    if any(volume.get(k) is not None for k in ALLOWED_VOLUME_TYPES):
         return None
-    for k in RESTRICTED:
+    for k in RESTRICTED_VOLUME_TYPES:
         if volume.get(k) is not None:
             return k
     return None  # no known source: defaulted to emptyDir

@@ -8,28 +8,30 @@ Restricted fields:
     spec.securityContext.seLinuxOptions.user / .role (and the same on every container)
 Allowed values:
     type: undefined/"", ``container_t``, ``container_init_t``, ``container_kvm_t``;
-          from v1.31 also ``container_engine_t``
+          from v1.31 also ``container_engine_t`` (``harness.policy.tables.SELINUX_TYPES_ADDED``: one
+          variant is registered per key of that table)
     user, role: undefined/""
     (``level`` is not checked)
 
 Detail: ``<setters> set forbidden securityContext.seLinuxOptions: <problems>`` where setters are
 ``pod`` and/or ``container(s) "a", ...`` joined by ``" and "``, and problems are
 ``type(s) "x", "y"`` (distinct, sorted), ``user may not be set``, ``role may not be set`` joined by ``"; "``.
+
+May import: ``harness.policy._helpers``, ``_registry``, ``tables`` (pure).
 """
 
 from __future__ import annotations
 
 from harness.policy._helpers import Failure, container_sc, containers, join_quote, name, pluralize, pod_sc, setters
-from harness.policy._registry import variant
+from harness.policy._registry import table_variants
+from harness.policy.tables import SELINUX_FORBIDDEN_FIELDS, SELINUX_TYPES_ADDED
 
 ID = "seLinuxOptions"
-ALLOWED_TYPES_V1_0 = frozenset({"", "container_t", "container_init_t", "container_kvm_t"})
-ALLOWED_TYPES_V1_31 = ALLOWED_TYPES_V1_0 | {"container_engine_t"}
 
 
 def _check(spec: dict, allowed: frozenset[str]) -> Failure | None:
     types: set[str] = set()
-    state = {"user": False, "role": False}
+    state = dict.fromkeys(SELINUX_FORBIDDEN_FIELDS, False)
 
     def bad(sc: dict) -> bool:
         opts = sc.get("seLinuxOptions")
@@ -41,7 +43,7 @@ def _check(spec: dict, allowed: frozenset[str]) -> Failure | None:
         if t not in allowed:
             types.add(t)
             ok = False
-        for field in ("user", "role"):
+        for field in SELINUX_FORBIDDEN_FIELDS:
             if opts.get(field):
                 state[field] = True
                 ok = False
@@ -54,19 +56,9 @@ def _check(spec: dict, allowed: frozenset[str]) -> Failure | None:
     problems = []
     if types:
         problems.append(f'{pluralize("type", "types", len(types))} {join_quote(sorted(types))}')
-    if state["user"]:
-        problems.append("user may not be set")
-    if state["role"]:
-        problems.append("role may not be set")
+    problems += [f"{field} may not be set" for field in SELINUX_FORBIDDEN_FIELDS if state[field]]
     return Failure("seLinuxOptions", f"{setters(pod_bad, bad_containers)} set forbidden "
                                      f"securityContext.seLinuxOptions: {'; '.join(problems)}")
 
 
-@variant(ID, 0)
-def se_linux_options_v1_0(meta: dict, spec: dict) -> Failure | None:
-    return _check(spec, ALLOWED_TYPES_V1_0)
-
-
-@variant(ID, 31)
-def se_linux_options_v1_31(meta: dict, spec: dict) -> Failure | None:
-    return _check(spec, ALLOWED_TYPES_V1_31)
+table_variants(ID, SELINUX_TYPES_ADDED, _check)  # one variant per minor that allows more values

@@ -18,43 +18,37 @@ Variants:
         Allowed values: undefined/null, ``RuntimeDefault``, ``Localhost``
         Detail: ``<setters> must not set securityContext.seccompProfile.type to "Unconfined"``.
 Overridden at restricted from v1.19 by ``seccompProfile_restricted``. Reason: ``seccompProfile``.
+
+May import: ``harness.policy._helpers``, ``_registry``, ``tables`` (pure).
 """
 
 from __future__ import annotations
 
 from harness.policy._helpers import Failure, container_sc, containers, go_quote, join_quote, name, pluralize, pod_sc, \
     setters
+from harness.policy._helpers import profile_type as _profile_type
 from harness.policy._registry import variant
+from harness.policy.tables import SECCOMP_ALLOWED_TYPES, SECCOMP_CONTAINER_ANNOTATION_PREFIX, SECCOMP_POD_ANNOTATION, \
+    seccomp_annotation_allowed
 
 ID = "seccompProfile_baseline"
-POD_ANNOTATION = "seccomp.security.alpha.kubernetes.io/pod"
-CONTAINER_ANNOTATION_PREFIX = "container.seccomp.security.alpha.kubernetes.io/"
-VALID_TYPES = ("RuntimeDefault", "Localhost")
-
-
-def valid_annotation(value: str) -> bool:
-    return value in ("runtime/default", "docker/default") or value.startswith("localhost/")
-
 
 def profile_type(sc: dict) -> str | None:
     """The ``seccompProfile.type`` a security context sets (``None``: no profile set)."""
-    profile = sc.get("seccompProfile")
-    if profile is None:
-        return None
-    return str((profile or {}).get("type") or "")
+    return _profile_type(sc, "seccompProfile")
 
 
 def explicit_bad(spec: dict) -> tuple[bool, list[str], set[str]]:
     """(pod sets a bad type, containers that set a bad type, the distinct bad types)."""
     values: set[str] = set()
     t = profile_type(pod_sc(spec))
-    pod_bad = t is not None and t not in VALID_TYPES
+    pod_bad = t is not None and t not in SECCOMP_ALLOWED_TYPES
     if pod_bad:
         values.add(t)
     bad = []
     for c in containers(spec):
         t = profile_type(container_sc(c))
-        if t is not None and t not in VALID_TYPES:
+        if t is not None and t not in SECCOMP_ALLOWED_TYPES:
             bad.append(name(c))
             values.add(t)
     return pod_bad, bad, values
@@ -64,11 +58,11 @@ def explicit_bad(spec: dict) -> tuple[bool, list[str], set[str]]:
 def seccomp_profile_baseline_v1_0(meta: dict, spec: dict) -> Failure | None:
     annotations = meta.get("annotations") or {}
     forbidden = set()
-    keys = [POD_ANNOTATION] + [CONTAINER_ANNOTATION_PREFIX + name(c) for c in containers(spec)]
+    keys = [SECCOMP_POD_ANNOTATION] + [SECCOMP_CONTAINER_ANNOTATION_PREFIX + name(c) for c in containers(spec)]
     for key in keys:
         if key in annotations:
             value = str(annotations[key] if annotations[key] is not None else "")
-            if not valid_annotation(value):
+            if not seccomp_annotation_allowed(value):
                 forbidden.add(f"{key}={go_quote(value)}")
     if not forbidden:
         return None

@@ -15,6 +15,8 @@ Detail, explicit bad type (takes precedence; nothing else is listed):
     ``pod and container "a" must not set securityContext.seccompProfile.type to "Unconfined"``
 Detail, otherwise:
     ``pod or containers "a", "b" must set securityContext.seccompProfile.type to "RuntimeDefault" or "Localhost"``
+
+May import: ``harness.policy._helpers``, ``_registry``, ``tables`` and ``check_seccompProfile_baseline`` (pure).
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from __future__ import annotations
 from harness.policy._helpers import Failure, container_sc, containers, join_quote, name, pluralize, pod_sc, setters, \
     windows_pod
 from harness.policy._registry import variant
-from harness.policy.check_seccompProfile_baseline import VALID_TYPES, explicit_bad, profile_type
+from harness.policy.check_seccompProfile_baseline import explicit_bad, profile_type
+from harness.policy.tables import SECCOMP_ALLOWED_TYPES
 
 ID = "seccompProfile_restricted"
 
@@ -33,7 +36,7 @@ def seccomp_profile_restricted_v1_19(meta: dict, spec: dict) -> Failure | None:
     if pod_bad or explicit:
         return Failure("seccompProfile", f"{setters(pod_bad, explicit)} must not set "
                                          f"securityContext.seccompProfile.type to {join_quote(sorted(values))}")
-    pod_ok = profile_type(pod_sc(spec)) in VALID_TYPES
+    pod_ok = profile_type(pod_sc(spec)) in SECCOMP_ALLOWED_TYPES
     if pod_ok:
         return None
     implicit = [name(c) for c in containers(spec) if profile_type(container_sc(c)) is None]

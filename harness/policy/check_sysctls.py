@@ -3,33 +3,24 @@ and should be disallowed except for an allowed "safe" subset.
 
 Restricted fields:
     spec.securityContext.sysctls[*].name
-Allowed values (cumulative):
-    v1.0   kernel.shm_rmid_forced, net.ipv4.ip_local_port_range, net.ipv4.tcp_syncookies,
-           net.ipv4.ping_group_range, net.ipv4.ip_unprivileged_port_start
-    v1.27  + net.ipv4.ip_local_reserved_ports
-    v1.29  + net.ipv4.tcp_keepalive_time, net.ipv4.tcp_fin_timeout, net.ipv4.tcp_keepalive_intvl,
-             net.ipv4.tcp_keepalive_probes
-    v1.32  + net.ipv4.tcp_rmem, net.ipv4.tcp_wmem
-    v1.37  + net.ipv4.tcp_slow_start_after_idle, net.ipv4.tcp_notsent_lowat
+Allowed values: the names in ``harness.policy.tables.SYSCTLS_ADDED``, cumulative per policy minor
+(v1.0 five ``kernel.shm_rmid_forced``/``net.ipv4.*`` names, more at v1.27, v1.29, v1.32 and v1.37).
+One variant is registered per key of that table, so a new minor's sysctls are one table entry (plus
+the minor in the registry's ``sysctls`` versions, ``harness.core.checks``).
 
 Reason: ``forbidden sysctls`` (always plural). Detail: the forbidden names in spec order (duplicates
 kept), joined by ``", "``, with no quotes.
+
+May import: ``harness.policy._helpers``, ``_registry``, ``tables``.
 """
 
 from __future__ import annotations
 
 from harness.policy._helpers import Failure, pod_sc
-from harness.policy._registry import variant
+from harness.policy._registry import table_variants
+from harness.policy.tables import SYSCTLS_ADDED
 
 ID = "sysctls"
-
-ALLOWED_V1_0 = frozenset({"kernel.shm_rmid_forced", "net.ipv4.ip_local_port_range", "net.ipv4.tcp_syncookies",
-                          "net.ipv4.ping_group_range", "net.ipv4.ip_unprivileged_port_start"})
-ALLOWED_V1_27 = ALLOWED_V1_0 | {"net.ipv4.ip_local_reserved_ports"}
-ALLOWED_V1_29 = ALLOWED_V1_27 | {"net.ipv4.tcp_keepalive_time", "net.ipv4.tcp_fin_timeout",
-                                 "net.ipv4.tcp_keepalive_intvl", "net.ipv4.tcp_keepalive_probes"}
-ALLOWED_V1_32 = ALLOWED_V1_29 | {"net.ipv4.tcp_rmem", "net.ipv4.tcp_wmem"}
-ALLOWED_V1_37 = ALLOWED_V1_32 | {"net.ipv4.tcp_slow_start_after_idle", "net.ipv4.tcp_notsent_lowat"}
 
 
 def _check(spec: dict, allowed: frozenset[str]) -> Failure | None:
@@ -38,26 +29,4 @@ def _check(spec: dict, allowed: frozenset[str]) -> Failure | None:
     return Failure("forbidden sysctls", ", ".join(bad)) if bad else None
 
 
-@variant(ID, 0)
-def sysctls_v1_0(meta: dict, spec: dict) -> Failure | None:
-    return _check(spec, ALLOWED_V1_0)
-
-
-@variant(ID, 27)
-def sysctls_v1_27(meta: dict, spec: dict) -> Failure | None:
-    return _check(spec, ALLOWED_V1_27)
-
-
-@variant(ID, 29)
-def sysctls_v1_29(meta: dict, spec: dict) -> Failure | None:
-    return _check(spec, ALLOWED_V1_29)
-
-
-@variant(ID, 32)
-def sysctls_v1_32(meta: dict, spec: dict) -> Failure | None:
-    return _check(spec, ALLOWED_V1_32)
-
-
-@variant(ID, 37)
-def sysctls_v1_37(meta: dict, spec: dict) -> Failure | None:
-    return _check(spec, ALLOWED_V1_37)
+table_variants(ID, SYSCTLS_ADDED, _check)  # one variant per minor that allows more values

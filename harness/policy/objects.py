@@ -19,6 +19,8 @@ change what the checks see (kube-apiserver v1.37; templates get none of them):
   unless it equals the pod-level profile; other values are not copied.
 * volumes with no source are defaulted to ``emptyDir`` (templates too); the checks treat a
   sourceless volume that way already, so nothing is done here.
+
+May import: ``harness.core.kinds`` and ``harness.policy.tables`` (pure).
 """
 
 from __future__ import annotations
@@ -26,13 +28,12 @@ from __future__ import annotations
 import copy
 
 from harness.core.kinds import KINDS
+from harness.policy.tables import APPARMOR_ANNOTATION_PREFIX, LOCALHOST_ANNOTATION_PREFIX
 
 __all__ = ["POD_BEARING_KINDS", "NotPodBearing", "admitted_pod", "pod_template"]
 
 #: kind -> path of its pod template (``()``: the object is the pod)
 POD_BEARING_KINDS: dict[str, tuple[str, ...]] = {name: k.template_path for name, k in KINDS.items()}
-
-_APPARMOR_PREFIX = "container.apparmor.security.beta.kubernetes.io/"
 
 
 class NotPodBearing(ValueError):
@@ -66,8 +67,8 @@ def _apparmor_field(annotation: str) -> dict | None:
         return {"type": "Unconfined"}
     if annotation == "runtime/default":
         return {"type": "RuntimeDefault"}
-    if annotation.startswith("localhost/") and len(annotation) > len("localhost/"):
-        return {"type": "Localhost", "localhostProfile": annotation[len("localhost/"):]}
+    if annotation.startswith(LOCALHOST_ANNOTATION_PREFIX) and len(annotation) > len(LOCALHOST_ANNOTATION_PREFIX):
+        return {"type": "Localhost", "localhostProfile": annotation[len(LOCALHOST_ANNOTATION_PREFIX):]}
     return None
 
 
@@ -81,7 +82,7 @@ def admitted_pod(meta: dict, spec: dict) -> tuple[dict, dict]:
     """``(metadata, spec)`` as PodSecurity sees a Pod *create*; inputs are not modified."""
     host_network = spec.get("hostNetwork") is True
     annotations = meta.get("annotations") or {}
-    apparmor = any(str(k).startswith(_APPARMOR_PREFIX) for k in annotations)
+    apparmor = any(str(k).startswith(APPARMOR_ANNOTATION_PREFIX) for k in annotations)
     windows = ((spec.get("os") or {}).get("name")) == "windows"
     if not host_network and not (apparmor and not windows):
         return meta, spec
@@ -98,7 +99,7 @@ def admitted_pod(meta: dict, spec: dict) -> tuple[dict, dict]:
             for c in spec.get(key) or ():
                 if not isinstance(c, dict):
                     continue
-                ann = annotations.get(_APPARMOR_PREFIX + str(c.get("name") or ""))
+                ann = annotations.get(APPARMOR_ANNOTATION_PREFIX + str(c.get("name") or ""))
                 sc = c.get("securityContext") or {}
                 if ann is None or sc.get("appArmorProfile") is not None:
                     continue

@@ -12,7 +12,7 @@ import os
 
 import pytest
 
-from harness.fuzz import driver as fuzz
+from harness import fuzz
 from harness.core.checks import newest_minor
 from harness.core.expectations import checks_at
 from harness.core.model import Level
@@ -46,10 +46,9 @@ def test_bounded_differential_fuzz_agrees_with_the_server(runtime, tmp_path):
 
 
 
-def test_a_planted_evaluator_bug_is_caught_shrunk_and_written_as_a_regression(runtime, tmp_path, monkeypatch):
-    monkeypatch.setattr(fuzz, "evaluate_object", fuzz.planted_bug(evaluate_object, ignore_capability="NET_RAW"))
+def test_a_planted_evaluator_bug_is_caught_shrunk_and_written_as_a_regression(runtime, tmp_path):
     report = fuzz.run(runtime, examples=100, seed=SEED, regressions_dir=tmp_path, families=["add_capability"],
-                      ephemeral=False)
+                      ephemeral=False, evaluate=fuzz.planted_bug(evaluate_object, ignore_capability="NET_RAW"))
     assert report.disagreements, report.summary()
     d = report.disagreements[0]
     text = str(d)

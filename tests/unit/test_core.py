@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from harness.core.checks import CHECKS, active_checks, effective_check, newest_minor, reason_to_check
@@ -58,6 +63,31 @@ def test_registry_has_19_checks_12_baseline_7_restricted():
     assert len(CHECKS) == 19
     assert sum(c.level is B for c in CHECKS.values()) == 12
     assert newest_minor() == 37
+
+
+@pytest.mark.parametrize("mutate, problem", [
+    (lambda cs: cs + [cs[0]], "duplicated: ['appArmorProfile']"),
+    (lambda cs: [dataclasses.replace(cs[0], versions=(19, 0))] + cs[1:], "strictly increasing"),
+    (lambda cs: [dataclasses.replace(cs[0], versions=())] + cs[1:], "non-empty"),
+    (lambda cs: [dataclasses.replace(cs[0], overrides=("privileged",))] + cs[1:], "only a restricted check may override"),
+    (lambda cs: [dataclasses.replace(cs[0], level=Level.PRIVILEGED)] + cs[1:], "level must be baseline or restricted"),
+])
+def test_registry_validation_raises_a_real_error(mutate, problem):
+    from harness.core import checks as registry
+
+    registry._validate(list(CHECKS.values()))  # the real registry is consistent
+    with pytest.raises(RuntimeError, match="the check registry is inconsistent") as info:
+        registry._validate(mutate(list(CHECKS.values())))
+    assert problem in str(info.value)
+
+
+def test_registry_validation_survives_python_O():
+    """``python -O`` strips ``assert``: the validation must still refuse a broken registry."""
+    code = ("import dataclasses; from harness.core import checks as r; cs = list(r.CHECKS.values())\n"
+            "try:\n    r._validate(cs + [cs[0]])\nexcept RuntimeError as e:\n    print('raised', e)")
+    out = subprocess.run([sys.executable, "-O", "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[2]).stdout
+    assert out.startswith("raised harness.core.checks: the check registry is inconsistent")
 
 
 def test_restricted_latest_runs_15_checks_baseline_ids_first():

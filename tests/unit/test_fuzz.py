@@ -1,5 +1,6 @@
-"""harness.fuzz.driver without a cluster: the mutation operators' declared checks, the generated pods, the
-regression-scenario derivation, and the whole shrink-and-write path against a simulated server.
+"""harness.fuzz without a cluster: the mutation operators' declared checks (``operators``), the generated pods
+(``strategies``), the regression-scenario derivation (``regressions``), and the whole shrink-and-write path of
+the driver against a simulated server, with the planted bug of ``selftest``.
 
 The live differential run is ``tests/integration/test_fuzz_live.py``.
 """
@@ -11,12 +12,13 @@ import copy
 import pytest
 from hypothesis import HealthCheck, given, seed, settings
 
-from harness.fuzz import driver as fuzz
+from harness import fuzz
 from harness.core.checks import CHECKS, effective_check, newest_minor
 from harness.core.answers import Response
 from harness.core.expectations import checks_at
-from harness.fuzz.driver import (IMAGE, OPERATORS, FuzzCase, Mutation, _derive_checks, _range_text, fixup, fuzz_cases,
-                          hardened_pod)
+from harness.fuzz import (IMAGE, OPERATORS, FuzzCase, Mutation, derive_checks, fixup, fuzz_cases, hardened_pod,
+                          range_text)
+from harness.fuzz.strategies import WINDOWS_FORBIDDEN_POD_SC, WINDOWS_FORBIDDEN_SC
 from harness.core.model import Level, PolicyVersion
 from harness.policy import admitted_pod, evaluate_object, evaluate_pod, pod_template
 from harness.corpus.scenarios import load_scenario
@@ -69,8 +71,23 @@ def test_operators_name_known_checks_and_mutation_boundaries_steer_versions():
     assert families >= set(CHECKS) - {"hostPathVolumes"} - {"procMount_restricted", "seccompProfile_restricted"}
 
 
-_LINUX_ONLY_POD = set(fuzz._WINDOWS_FORBIDDEN_POD_SC)
-_LINUX_ONLY = set(fuzz._WINDOWS_FORBIDDEN_SC)
+def test_operator_validation_raises_a_real_error():
+    from harness.fuzz import operators
+
+    ops = list(OPERATORS.values())
+    operators._validate(ops)
+    bad = fuzz.Operator("bad", "privileged", (1,), ("pod",), lambda pod, c, arg: None,
+                        lambda arg: (("no_such_check", "all"), ("privileged", ">v1.2")))
+    with pytest.raises(RuntimeError) as info:
+        operators._validate(ops + [bad, ops[0]])
+    text = str(info.value)
+    assert "operator 'privileged' is declared twice" in text
+    assert "bad(1) trips unknown check 'no_such_check'" in text
+    assert "bad(1) trips privileged at an invalid version range" in text
+
+
+_LINUX_ONLY_POD = set(WINDOWS_FORBIDDEN_POD_SC)
+_LINUX_ONLY = set(WINDOWS_FORBIDDEN_SC)
 
 
 @seed(20260714)
@@ -106,13 +123,13 @@ def test_generated_cases_are_well_formed_and_evaluable(case: FuzzCase):
         assert all(r.reason and r.detail for r in ev.results)
 
 
-def test_range_text():
-    assert _range_text(list(range(0, 38)), 37) == "all"
-    assert _range_text(list(range(0, 32)), 37) == "<v1.32"
-    assert _range_text(list(range(19, 38)), 37) == ">=v1.19"
-    assert _range_text(list(range(19, 35)), 37) == ">=v1.19 <v1.35"
-    assert _range_text([1, 3], 37) is None
-    assert _range_text([], 37) is None
+def testrange_text():
+    assert range_text(list(range(0, 38)), 37) == "all"
+    assert range_text(list(range(0, 32)), 37) == "<v1.32"
+    assert range_text(list(range(19, 38)), 37) == ">=v1.19"
+    assert range_text(list(range(19, 35)), 37) == ">=v1.19 <v1.35"
+    assert range_text([1, 3], 37) is None
+    assert range_text([], 37) is None
 
 
 def test_derive_checks_reproduces_per_version_and_per_kind_answers():
@@ -131,7 +148,7 @@ def test_derive_checks_reproduces_per_version_and_per_kind_answers():
                 work.add("capabilities_restricted")
             obs[("Pod", level, m)] = frozenset(pod)
             obs[("workload", level, m)] = frozenset(work)
-    declared = _derive_checks(obs, newest, workloads=True)
+    declared = derive_checks(obs, newest, workloads=True)
     assert declared == ["hostNamespaces", {"id": "hostPorts", "kinds": ["Pod"]}, {"id": "sysctls", "versions": "<v1.32"},
                         {"id": "capabilities_restricted", "versions": ">=v1.22"}]  # registry (message) order
     # a restricted check that a baseline one implies at restricted is left out
@@ -139,7 +156,7 @@ def test_derive_checks_reproduces_per_version_and_per_kind_answers():
         for level in (B, R):
             obs[("Pod", level, m)] = obs[("workload", level, m)] = frozenset(
                 {"capabilities_baseline" if level is B or m < 22 else "capabilities_restricted"})
-    assert _derive_checks(obs, newest, workloads=True) == ["capabilities_baseline"]
+    assert derive_checks(obs, newest, workloads=True) == ["capabilities_baseline"]
 
 
 # -- the whole path against a simulated server -------------------------------------------------------------------
@@ -201,11 +218,10 @@ def test_a_simulated_server_agrees_with_the_evaluator(tmp_path):
 
 
 
-def test_a_planted_evaluator_bug_shrinks_to_a_one_change_regression_scenario(tmp_path, monkeypatch):
+def test_a_planted_evaluator_bug_shrinks_to_a_one_change_regression_scenario(tmp_path):
     runtime = SimulatedRuntime()
-    monkeypatch.setattr(fuzz, "evaluate_object", fuzz.planted_bug(evaluate_object, ignore_capability="NET_RAW"))
     report = fuzz.run(runtime, examples=200, seed=7, regressions_dir=tmp_path, families=["add_capability"],
-                      ephemeral=False)
+                      ephemeral=False, evaluate=fuzz.planted_bug(evaluate_object, ignore_capability="NET_RAW"))
     assert len(report.disagreements) >= 1, report.summary()
     d = report.disagreements[0]
     text = str(d)

@@ -7,7 +7,9 @@ import pytest
 from harness.core.messages import (
     TRUNCATION_RUNES,
     Item,
+    ParsedViolation,
     canonical_reason,
+    parse_checks,
     parse_podsecurity_message,
     reasons_to_checks,
     split_items,
@@ -166,8 +168,9 @@ def test_version_resolution(version, newest, minor, check):
 
 
 def test_verdict_parse_checks_uses_canonical_reasons():
-    from harness.core.verdict import parse_checks
+    from harness.core import verdict
 
+    assert verdict.parse_checks is parse_checks and verdict.ParsedViolation is ParsedViolation  # one parser
     parsed = parse_checks('would violate PodSecurity "baseline:latest": forbidden AppArmor profiles (pod and annotation '
                           'must not set AppArmor profile type to "Unconfined", "x")', 37)
     assert parsed.checks == frozenset({"appArmorProfile"}) and parsed.unknown == ()
@@ -282,3 +285,60 @@ def test_round_trip(spec, level, version):
         assert v.policy == ev.policy and v.kind == prefix
         assert [(i.reason, i.detail) for i in v.items] == [(r.reason, r.detail) for r in ev.results]
         assert list(v.checks(37).checks) == ev.ids
+
+
+# -- parse_checks: the parse and the reason -> check mapping in one step, truncation-aware -------------------
+
+
+def _cut_inside(reason: str) -> str:
+    """``LONG`` with a detail padded so that the 256-rune cut falls inside ``reason``."""
+    for n in range(200):
+        text = LONG.replace("(hostNetwork=true)", "(hostNetwork=true" + "x" * n + ")")
+        start = text.index(", " + reason) + 2
+        if start + 3 < TRUNCATION_RUNES < start + len(reason):
+            return cut(text)
+    raise AssertionError(f"no padding puts the cut inside {reason!r}")
+
+
+def test_parse_checks_of_a_cut_warning_keeps_the_cut_reason_apart():
+    text = _cut_inside("unrestricted capabilities")
+    parsed = parse_checks(text, 37)
+    assert parsed.policy == "restricted:latest" and parsed.truncated
+    assert parsed.checks == frozenset({"hostNamespaces", "allowPrivilegeEscalation"})
+    assert parsed.cut_reason and "unrestricted capabilities".startswith(parsed.cut_reason)
+    assert parsed.unknown == (parsed.cut_reason,)
+    whole = parse_checks(LONG, 37)
+    assert not whole.truncated and whole.cut_reason == "" and whole.unknown == ()
+    assert whole.checks == frozenset({"hostNamespaces", *RESTRICTED_IDS})
+
+
+def test_parse_checks_does_not_trust_a_cut_bare_reason_that_another_phrase_extends(monkeypatch):
+    """The mapping of a reason cut short goes through ``Violation.checks`` (``partial_last``), in
+    ``parse_checks`` too: a cut phrase that happens to be a whole known phrase is not taken for it
+    when a longer phrase of another check starts with it."""
+    from harness.core import messages
+
+    monkeypatch.setattr(messages, "_KNOWN_REASONS", sorted([*messages._KNOWN_REASONS, "privileged mode"],
+                                                           key=len, reverse=True))
+    head = 'would violate PodSecurity "baseline:latest": hostPort (container "a" uses hostPort 1), '
+    parsed = parse_checks(head + "privileged", 37, truncated=True)
+    assert parsed.checks == frozenset({"hostPorts"}) and parsed.unknown == ("privileged",)
+    assert parsed.cut_reason == "privileged"
+    assert parse_checks(head + "privileged", 37, truncated=False).checks == frozenset({"hostPorts", "privileged"})
+
+
+def test_judge_reports_a_cut_warning_as_cut_not_as_an_unknown_reason():
+    from harness.core.answers import Response
+    from harness.core.expectations import Expectation, Policy
+    from harness.core.model import Mode, Outcome
+    from harness.core.verdict import judge, observe
+
+    text = _cut_inside("unrestricted capabilities")
+    obs = observe(Response("POST", "/x", {}, 201, {"kind": "Deployment"}, [text]), 37)
+    want = Expectation(Outcome.WARNED, frozenset({"hostNamespaces", *RESTRICTED_IDS}))
+    verdict = judge(want, obs, Policy(Level.RESTRICTED, Mode.WARN, PolicyVersion.parse("latest")), audit_observed=False)
+    assert not verdict.passed
+    assert not any("unrecognised" in p for p in verdict.problems)
+    assert any("missing expected check(s) capabilities_restricted, runAsNonRoot, seccompProfile_restricted" in p
+               for p in verdict.problems)
+    assert any(p.startswith("note: the server cut this warning to 256 runes") for p in verdict.problems)

@@ -653,3 +653,53 @@ def test_malformed_input_does_not_crash():
     ev = evaluate_pod(None, spec, R, LATEST)
     assert ev.ids == ["allowPrivilegeEscalation", "capabilities_restricted", "runAsNonRoot", "seccompProfile_restricted"]
     assert evaluate_pod({}, {}, R, LATEST).allowed
+
+
+# -- the value tables (harness.policy.tables): one source for the checks, coverage and the fuzzer ---------------
+
+
+def test_growing_tables_register_one_variant_per_minor_and_allow_what_the_table_says():
+    from harness.policy import tables
+
+    for check_id, added, allowed_at, value_of in (
+            ("sysctls", tables.SYSCTLS_ADDED, tables.allowed_sysctls,
+             lambda n: {"securityContext": {"sysctls": [{"name": n, "value": "1"}]}, "containers": [c("a")]}),
+            ("seLinuxOptions", tables.SELINUX_TYPES_ADDED, tables.allowed_selinux_types,
+             lambda t: {"securityContext": {"seLinuxOptions": {"type": t}}, "containers": [c("a")]})):
+        assert sorted(VARIANTS[check_id]) == sorted(added) == list(checks.CHECKS[check_id].versions)
+        for since, names in added.items():
+            assert names <= allowed_at(since) and (since == 0 or not names & allowed_at(since - 1))
+            for n in names:
+                assert tables.allowed_since(added, n) == since
+                assert since == 0 or check_id in evaluate_pod({}, value_of(n), B, v(f"v1.{since - 1}")).ids
+                assert check_id not in evaluate_pod({}, value_of(n), B, v(f"v1.{since}")).ids
+    assert tables.allowed_since(tables.SYSCTLS_ADDED, "kernel.msgmax") is None
+
+
+def test_a_table_minor_the_registry_does_not_list_is_refused_naming_the_fix(monkeypatch):
+    from harness.policy import _registry
+
+    monkeypatch.setitem(VARIANTS, "sysctls", {**VARIANTS["sysctls"], 99: VARIANTS["sysctls"][37]})
+    with pytest.raises(RuntimeError, match=r"sysctls: variants \[0, 27, 29, 32, 37, 99\] != registry "
+                                           r"\[0, 27, 29, 32, 37\] \(make the versions of 'sysctls' in "
+                                           r"harness/core/checks.py list"):
+        _registry.validate()
+
+
+def test_coverage_and_the_fuzzer_read_the_same_tables():
+    """A value added to a table reaches the corpus coverage reading and the fuzzer's operators unedited."""
+    from harness.corpus.coverage import findings
+    from harness.fuzz import OPERATORS
+    from harness.policy import tables
+
+    newest = checks.newest_minor()
+    assert set(OPERATORS["sysctl"].args) >= tables.allowed_sysctls(newest)
+    assert set(OPERATORS["restricted_volume"].args) | {"hostPath"} == set(tables.RESTRICTED_VOLUME_TYPES)
+    assert set(OPERATORS["allowed_volume"].args) - {""} == set(tables.ALLOWED_VOLUME_TYPES)
+    assert set(OPERATORS["host_namespace"].args) == set(tables.HOST_NAMESPACE_FIELDS)
+    for name in sorted(tables.allowed_sysctls(newest)) + ["kernel.msgmax"]:
+        since = tables.allowed_since(tables.SYSCTLS_ADDED, name)
+        pod = {"metadata": {}, "spec": {"securityContext": {"sysctls": [{"name": name}]}, "containers": []}}
+        for minor in range(newest + 1):
+            forbidden = [f.forbidden for f in findings(pod, minor) if f.check == "sysctls"]
+            assert forbidden == [since is None or minor < since], (name, minor)
