@@ -22,6 +22,7 @@ from pathlib import Path
 from _report import emit
 from harness.embedded import EmbeddedCluster, binaries_for
 from harness.embedded.plane import _free_port
+from harness.core.polling import poll
 
 
 def rss_mib(pid: int) -> float:
@@ -44,16 +45,19 @@ def etcd_alone() -> tuple[float, float]:
                                  f"--initial-cluster=default=http://127.0.0.1:{peer}"],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            while True:
-                try:
-                    urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1).read()
-                    break
-                except OSError:
-                    time.sleep(0.02)
+            poll(lambda: _healthy(f"http://127.0.0.1:{port}/health"), timeout=60, interval=0.02, what="etcd /health")
             return time.monotonic() - t0, rss_mib(proc.pid)
         finally:
             proc.terminate()
             proc.wait()
+
+
+def _healthy(url: str) -> bool:
+    try:
+        urllib.request.urlopen(url, timeout=1).read()
+        return True
+    except OSError:
+        return False
 
 
 def main() -> int:

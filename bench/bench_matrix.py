@@ -87,6 +87,31 @@ class CpuMeter:
                        + kids.ru_utime + kids.ru_stime - self._children.ru_utime - self._children.ru_stime)
 
 
+_REQUEST_TOTAL = re.compile(r'^apiserver_request_total\{(?P<labels>[^}]*)\} (?P<value>[0-9.e+]+)$', re.M)
+_LABEL = re.compile(r'(\w+)="([^"]*)"')
+
+
+def request_counts(admin: Cluster) -> dict[str, float]:
+    """kube-apiserver's own count of the requests it served, by ``VERB resource[/sub] [dryRun]``."""
+    text = admin.request("GET", "/metrics").body
+    counts: dict[str, float] = {}
+    for m in _REQUEST_TOTAL.finditer(text if isinstance(text, str) else ""):
+        labels = dict(_LABEL.findall(m.group("labels")))
+        if not labels.get("resource"):
+            continue  # health checks, discovery
+        key = f"{labels['verb']} {labels['resource']}" + (f"/{labels['subresource']}" if labels.get("subresource") else "") \
+            + (" dryRun" if labels.get("dry_run") else "")
+        counts[key] = counts.get(key, 0) + float(m.group("value"))
+    return counts
+
+
+def counted(admin: Cluster, before: dict[str, float]) -> dict[str, int]:
+    """Requests served since ``before``, busiest first (the accounting of issue #18, item 1)."""
+    after = request_counts(admin)
+    delta = {k: int(v - before.get(k, 0)) for k, v in after.items() if v - before.get(k, 0) >= 1}
+    return dict(sorted(delta.items(), key=lambda kv: -kv[1]))
+
+
 def run_floor(jobs: int, items: int, reports: Path) -> float:
     """Wall time of ``items`` no-op pytest items with the harness run's reporters."""
     with tempfile.TemporaryDirectory() as d:
@@ -173,10 +198,14 @@ def main() -> int:
             admin.wait_for("serviceaccounts", name, "default")
             namespaces[policy] = name
         run_raw(cluster, items[:50], namespaces, args.threads)  # warm-up
+        before = request_counts(admin)
         with CpuMeter(cluster) as harness_cpu:
             harness_wall, harness_items = run_harness(cluster, args.jobs, Path(reports))
+        harness_requests = counted(admin, before)
+        before = request_counts(admin)
         with CpuMeter(cluster) as raw_cpu:
             raw_wall = run_raw(cluster, items, namespaces, args.threads)
+        raw_requests = counted(admin, before)
         kubectl_per = run_kubectl(cluster, items, namespaces, args.kubectl_sample)
         with CpuMeter(cluster) as floor_cpu:
             floor_wall = run_floor(args.jobs, harness_items, Path(reports))
@@ -211,6 +240,11 @@ def main() -> int:
         "harness_cpu_bound_items_per_s": round(cores * harness_items / (harness_cpu.client + harness_cpu.server), 1),
         "raw_cpu_bound_requests_per_s": round(cores * len(items) / (raw_cpu.client + raw_cpu.server), 1),
         "cpu_count": cores,
+        "harness_requests_total": sum(harness_requests.values()),
+        "harness_requests_per_item": round(sum(harness_requests.values()) / harness_items, 3),
+        "raw_requests_total": sum(raw_requests.values()),
+        "harness_requests_by_verb_and_resource": harness_requests,
+        "raw_requests_by_verb_and_resource": raw_requests,
     }
     figures["target_raw_0_5_met"] = figures["ratio_harness_vs_raw"] >= 0.5
     figures["target_kubectl_20x_met"] = figures["ratio_harness_vs_kubectl"] >= 20

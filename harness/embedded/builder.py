@@ -297,8 +297,7 @@ def _compile(version: str, packages: list[str], total: int, module_dir: Path, ou
     proc = subprocess.Popen(cmd, cwd=module_dir, env=_go_env(), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     done, last, tail = 0, time.monotonic(), []
-    assert proc.stdout is not None
-    for line in proc.stdout:
+    for line in proc.stdout or ():  # always a pipe here (stdout=PIPE)
         line = line.rstrip()
         tail = (tail + [line])[-25:]
         if line and " " not in line:  # -v prints one import path per compiled package

@@ -89,7 +89,7 @@ def _drop_marker_tags(result) -> None:
     if not any(p.name == "kind" for p in getattr(result, "parameters", None) or []):
         return  # not a scenario item
     result.labels = [lb for lb in result.labels
-                     if not (lb.name == "tag" and (lb.value in ("attack", "control") or lb.value.startswith(_MARKER_PREFIXES)))]
+                     if not (lb.name == "tag" and (lb.value in ("attack", "control", "integration") or lb.value.startswith(_MARKER_PREFIXES)))]
 
 
 class _Finalize:
