@@ -37,7 +37,7 @@ __all__ = [
 
 # Newest patch of each minor served by the Go module proxy when this was written; used
 # when the proxy cannot be asked (offline) to turn "1.36" into a full version.
-_KNOWN_PATCHES = {34: "v1.34.4", 35: "v1.35.4", 36: "v1.36.3", 37: DEFAULT_K8S_VERSION}
+_KNOWN_PATCHES = {34: "v1.34.4", 35: "v1.35.4", 36: "v1.36.3", int(DEFAULT_K8S_VERSION.split(".")[1]): DEFAULT_K8S_VERSION}
 _OLDEST_MINOR = 25  # PodSecurity admission is GA (config v1) from 1.25
 _VERSION_RE = re.compile(r"^v?1\.(\d+)(?:\.(\d+))?$")
 _STAGING_REQUIRE_RE = re.compile(r"^\s+(k8s\.io/[a-z0-9-]+) v0\.0\.0$", re.MULTILINE)
