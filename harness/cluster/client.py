@@ -191,9 +191,14 @@ class Cluster:
 
     # -- namespaces -----------------------------------------------------------------------
 
-    def create_namespace(self, name: str, labels: dict[str, str]) -> Response:
+    def create_namespace(self, name: str, labels: dict[str, str], *, exist_ok: bool = False) -> Response:
+        """Create namespace ``name``; ``exist_ok``: a 409 answers with the existing namespace instead."""
         body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}}
-        return self.checked("POST", resource_path("Namespace", None), body, what=f"creating namespace {name}")
+        resp = self.checked("POST", resource_path("Namespace", None), body, what=f"creating namespace {name}",
+                            ok=(409,) if exist_ok else ())
+        if resp.status == 409:
+            return self.checked("GET", resource_path("Namespace", None, name), what=f"reading namespace {name}")
+        return resp
 
     def delete_namespace(self, name: str) -> Response:
         return self.request("DELETE", resource_path("Namespace", None, name))

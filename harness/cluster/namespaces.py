@@ -93,14 +93,23 @@ class Namespaces:
 
     ``ready(policy, name)`` is called for each new namespace once its ``default`` ServiceAccount
     exists, unless the caller asks for no probe (the runtime passes ``await_policy``).
+
+    ``shared``: the processes of one run (pytest-xdist's controller and workers) share one
+    namespace per policy, named by run id and policy: whichever needs it first creates it, the
+    others find it (a 409 is theirs to use once its labels are checked), and only the controller
+    deletes them, at the end (``harness.plugin.session``). Each namespace a run creates costs the
+    cluster its creation and, on deletion, the namespace controller's list-and-delete of every
+    resource type, so sharing halves that work for two workers. Unshared, each process names,
+    creates and deletes its own.
     """
 
     def __init__(self, cluster: ClusterAPI, cfg: HarnessConfig, worker: str = "main", *,
                  ready: Callable[[Policy, str], None] | None = None, clock: Callable[[], float] = time.time,
-                 sa_timeout: float = 60.0):
+                 sa_timeout: float = 60.0, shared: bool = False):
         self.cluster = cluster
         self.cfg = cfg
         self.worker = worker
+        self.shared = shared
         self.ready = ready
         self.clock = clock                      #: wall clock (seconds since the epoch) for the sweep age
         self.sa_timeout = sa_timeout
@@ -109,7 +118,8 @@ class Namespaces:
 
     def name_for(self, policy: Policy) -> str:
         version = str(policy.version).replace(".", "-")
-        return f"pss-{self.cfg.run_id}-{self.worker}-{policy.level}-{policy.mode}-{version}"[:63].rstrip("-")
+        owner = "" if self.shared else f"-{self.worker}"
+        return f"pss-{self.cfg.run_id}{owner}-{policy.level}-{policy.mode}-{version}"[:63].rstrip("-")
 
     def ensure(self, policies: Iterable[Policy], *, probe: bool = True) -> dict[Policy, str]:
         """Namespaces for ``policies``: new ones are all created first, then awaited together.
@@ -132,8 +142,15 @@ class Namespaces:
                 name = self.name_for(policy)
                 labels = {**policy.labels(), OWNER_LABEL: OWNER, RUN_LABEL: self.cfg.run_id,
                           POLICY_LABEL: policy.label}
-                self.cluster.create_namespace(name, labels)
-                self.created.append(name)
+                if self.shared:
+                    resp = self.cluster.create_namespace(name, labels, exist_ok=True)
+                    found = (resp.body or {}).get("metadata", {}).get("labels", {}) if isinstance(resp.body, dict) else {}
+                    if any(found.get(k) != v for k, v in labels.items()):
+                        raise ClusterError(f"namespace {name} exists but is not this run's (labels {found}); "
+                                           f"another run uses run id {self.cfg.run_id!r}: pass a different --psa-run-id")
+                else:
+                    self.cluster.create_namespace(name, labels)
+                    self.created.append(name)
             fresh[policy] = name
         for policy, name in fresh.items():  # the ServiceAccount admission plugin needs "default"
             self.cluster.wait_for("serviceaccounts", name, "default", timeout=self.sa_timeout)
@@ -166,7 +183,7 @@ class Namespaces:
         return swept
 
     def cleanup(self) -> None:
-        """Delete the namespaces this process created (unless ``--keep-namespaces``)."""
+        """Delete the namespaces this process created (unless ``--keep-namespaces``; shared ones: never here)."""
         if self.cfg.keep_namespaces:
             return
         created, self.created = self.created, []

@@ -62,13 +62,13 @@ class Runtime:
 
     def __init__(self, cfg: HarnessConfig, kubeconfig: str | None, context: str | None, *,
                  audit: AuditSource | None, worker: str = "main", server_minor: int | None = None,
-                 concurrency: int = 8, cluster: ClusterAPI | None = None):
+                 concurrency: int = 8, cluster: ClusterAPI | None = None, shared_namespaces: bool = False):
         self.cfg = cfg
         self.concurrency = concurrency
         self.cluster: ClusterAPI = cluster if cluster is not None else Cluster(kubeconfig, context)
         self.audit = audit
         self.worker = worker
-        self.ns = Namespaces(self.cluster, cfg, worker, ready=self._await_policy)
+        self.ns = Namespaces(self.cluster, cfg, worker, ready=self._await_policy, shared=shared_namespaces)
         self._server_minor = server_minor
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         atexit.register(self.cleanup)

@@ -34,6 +34,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("psa_reports", "directory for evidence and reports", default="reports")
 
 
+def _dist_by_file(config: pytest.Config) -> None:
+    """``-n N`` without ``--dist`` distributes by file (``loadfile``), not item by item.
+
+    The items of one scenario file are sent together and share their namespaces' readiness;
+    spread over workers (xdist's own default, ``load``) they are not. An explicit ``--dist``
+    (command line, ``addopts`` or ``PYTEST_ADDOPTS``) wins.
+    """
+    if getattr(config.option, "dist", "no") != "load" or getattr(config.option, "distload", False):
+        return
+    given = [*config.invocation_params.args, *config.getini("addopts"), *os.environ.get("PYTEST_ADDOPTS", "").split()]
+    if not any(str(a) == "--dist" or str(a).startswith("--dist=") for a in given):
+        config.option.dist = "loadfile"
+
+
 def pytest_configure(config: pytest.Config) -> None:
     for line in [
         "integration: starts or uses a real control plane (kube-apiserver + etcd)",
@@ -42,6 +56,7 @@ def pytest_configure(config: pytest.Config) -> None:
     ]:
         config.addinivalue_line("markers", line)
     config.stash[STATE] = RunState()
+    _dist_by_file(config)
     install_sigterm(config)
     try:
         cfg = get_config(config)

@@ -96,6 +96,8 @@ class ScenarioFile(pytest.File):
 _SEEN_IDS = pytest.StashKey[dict]()
 _MARKERS = pytest.StashKey[set]()
 _BY_FILE = pytest.StashKey[dict]()
+#: xdist distribution modes that run every item of a file in one process
+_WHOLE_FILE_DIST = ("no", "loadfile", "loadscope")
 
 
 class ScenarioItem(pytest.Item):
@@ -151,8 +153,14 @@ class ScenarioItem(pytest.Item):
         """Start this item's request together with its selected, not yet run siblings (same file).
 
         Each item still makes its own request; they merely travel concurrently, and each item
-        waits for and judges its own observation when pytest runs it.
+        waits for and judges its own observation when pytest runs it. Only where every item of a
+        file runs in this process (no xdist, or ``--dist loadfile``/``loadscope``): under
+        ``--dist load`` a file's items are spread over the workers, and a sibling's request sent
+        here would be sent again by the worker that runs it.
         """
+        if getattr(self.config.option, "dist", "no") not in _WHOLE_FILE_DIST:
+            self._prefetched = rt.submit_many([rt.submission(self.scenario, self.kind, self.policy)])[0]
+            return
         by_file = self.session.stash.get(_BY_FILE, None)
         if by_file is None:
             by_file = self.session.stash[_BY_FILE] = {}

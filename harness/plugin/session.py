@@ -70,8 +70,11 @@ def _make_runtime(config: pytest.Config, target: dict, worker: str, server_minor
 
     cfg = get_config(config)
     audit = AuditSource(target["audit_log"]) if target.get("audit_log") else None
+    # under pytest-xdist the controller and its workers share one namespace per policy; the
+    # controller deletes them at the end (``shutdown``)
+    shared = is_worker(config) or bool(getattr(config.option, "numprocesses", None))
     return Runtime(cfg, target["kubeconfig"], target["context"], audit=audit, worker=worker,
-                   server_minor=server_minor)
+                   server_minor=server_minor, shared_namespaces=shared)
 
 
 def prepare(config: pytest.Config) -> None:

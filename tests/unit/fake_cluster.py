@@ -177,8 +177,10 @@ class FakeCluster:
 
     # -- namespaces ---------------------------------------------------------------------
 
-    def create_namespace(self, name: str, labels: dict[str, str]) -> Response:
+    def create_namespace(self, name: str, labels: dict[str, str], *, exist_ok: bool = False) -> Response:
         self.calls.append(("create_namespace", name))
+        if name in self.namespaces and exist_ok:
+            return self._answer("GET", f"/api/v1/namespaces/{name}", {}, 200, self.namespaces[name])
         if name in self.namespaces:
             raise ClusterError(f"creating namespace {name}: 409 AlreadyExists: namespaces {name!r} already exists")
         ns = self.add_namespace(name, labels)

@@ -196,3 +196,37 @@ def test_a_namespace_map_uses_the_users_namespaces_after_checking_their_labels()
         janitor.ensure([Policy(Level.PRIVILEGED, Mode.ENFORCE, LATEST)])
     janitor.cleanup()
     assert [op for op, _ in fake.calls if op in ("create_namespace", "delete_namespace")] == []
+
+
+def test_shared_namespaces_are_one_per_policy_for_every_process_of_a_run():
+    """xdist's processes share a namespace per policy: created once, found by the others, deleted by neither."""
+    cluster = FakeCluster()
+    cfg = standalone(run_id="r1")
+    gw0 = Namespaces(cluster, cfg, "gw0", shared=True)
+    gw1 = Namespaces(cluster, cfg, "gw1", shared=True)
+    first = gw0.ensure([RESTRICTED, BASELINE_WARN], probe=False)
+    second = gw1.ensure([BASELINE_WARN, RESTRICTED], probe=False)
+    assert first == second and "gw" not in first[RESTRICTED]
+    assert len([c for c in cluster.calls if c[0] == "create_namespace"]) == 4  # the second process got 409 twice
+    assert sorted(cluster.namespaces) == sorted(first.values())
+    gw0.cleanup()
+    gw1.cleanup()
+    assert cluster.deleted_namespaces() == []  # the controller deletes the run's namespaces at the end
+
+
+def test_a_shared_name_held_by_another_run_is_refused_naming_the_fix():
+    cluster = FakeCluster()
+    cfg = standalone(run_id="r1")
+    name = Namespaces(cluster, cfg, "gw0", shared=True).name_for(RESTRICTED)
+    cluster.add_namespace(name, {**RESTRICTED.labels(), OWNER_LABEL: OWNER, RUN_LABEL: "someone-else"})
+    with pytest.raises(ClusterError, match="pass a different --psa-run-id"):
+        Namespaces(cluster, cfg, "gw1", shared=True).ensure([RESTRICTED], probe=False)
+
+
+def test_unshared_namespaces_are_per_process_and_deleted_by_it():
+    cluster = FakeCluster()
+    ns = Namespaces(cluster, standalone(run_id="r1"), "gw3")
+    name = ns.ensure([RESTRICTED], probe=False)[RESTRICTED]
+    assert "-gw3-" in name
+    ns.cleanup()
+    assert cluster.deleted_namespaces() == [name]

@@ -168,3 +168,15 @@ def test_a_selection_without_scenario_items_starts_no_control_plane(pytester):
     assert result.ret == pytest.ExitCode.OK, result.stdout.str()
     result.assert_outcomes(passed=1, deselected=63)
     assert "starting the embedded control plane" not in result.stdout.str()
+
+
+@pytest.mark.parametrize("args,dist", [(["-n", "2"], "loadfile"), (["-n", "2", "--dist", "load"], "load"),
+                                       (["-n", "2", "--dist", "loadscope"], "loadscope"), ([], "no")])
+def test_n_without_dist_distributes_by_file(pytester, args, dist):
+    """Under xdist's own default (load) a file's items were spread over workers and each worker sent
+    its siblings' requests too (3,000 duplicate requests in the default matrix)."""
+    pytester.makeconftest("def pytest_report_header(config):\n    return [f'DIST={config.option.dist}']\n")
+    pytester.makepyfile(test_x="def test_x():\n    pass\n")
+    result = pytester.runpytest(*args, "-p", "no:cacheprovider")
+    result.stdout.fnmatch_lines([f"DIST={dist}"])
+    assert result.ret == 0
