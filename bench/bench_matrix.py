@@ -43,6 +43,8 @@ import urllib3
 import yaml
 
 from harness.cluster.client import Cluster, resource_path
+from harness.cluster.namespaces import OWNER, OWNER_LABEL
+from harness.core.polling import poll
 from harness.plugin.collect import policies_for
 from _report import emit
 from harness.embedded import EmbeddedCluster
@@ -201,6 +203,10 @@ def main() -> int:
         before = request_counts(admin)
         with CpuMeter(cluster) as harness_cpu:
             harness_wall, harness_items = run_harness(cluster, args.jobs, Path(reports))
+            # the namespace controller deletes the run's namespaces after the run: that work is the
+            # harness's, so the phase ends when they are gone (else it lands in the raw phase)
+            poll(lambda: not admin.list_namespaces(f"{OWNER_LABEL}={OWNER}"), timeout=600, interval=0.5,
+                 what="the harness run's namespaces to be deleted")
         harness_requests = counted(admin, before)
         before = request_counts(admin)
         with CpuMeter(cluster) as raw_cpu:
