@@ -225,14 +225,14 @@ def write_bundle(directory: str | Path, results: dict, history: dict | None = No
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     results = dict(results, schema=results.get("schema", SCHEMA))
-    (directory / RESULTS).write_text(dump_results(results))
+    safefs.write_text(directory, RESULTS, dump_results(results))  # replaces a planted link, never writes through it
     if history is not None:
-        (directory / HISTORY).write_text(dump_json(history))
+        safefs.write_text(directory, HISTORY, dump_json(history))
     if diff is not None:
-        (directory / DIFF).write_text(dump_json(diff))
+        safefs.write_text(directory, DIFF, dump_json(diff))
     else:
         diff = _load_json(directory / DIFF)
-    (directory / INDEX).write_text(render(results, history, diff))
+    safefs.write_text(directory, INDEX, render(results, history, diff))
     sums = write_sums(directory)
     signing.seal(directory, sign_key, results["run"])
     return sums
@@ -248,6 +248,7 @@ def _load_json(path: Path) -> dict | None:
 def add_diff(directory: str | Path, diff: dict, *, sign_key=None) -> Path:
     """Put an upgrade diff into a bundle (a new one if ``directory`` holds none) and re-seal it."""
     directory = Path(directory)
+    _refuse_unsafe(directory, "add a diff to")
     if (directory / RESULTS).is_file():
         if (directory / SUMS).is_file() and not verify(directory).ok:
             raise UsageError(f"{directory}: the bundle fails verification; refusing to add a diff to it")
@@ -256,6 +257,14 @@ def add_diff(directory: str | Path, diff: dict, *, sign_key=None) -> Path:
         results = {"run": {"run_id": "diff", "started": diff.get("started"), "finished": diff.get("finished"),
                            "server_version": diff.get("to"), "cluster_fingerprint": "n/a"}, "results": []}
     return write_bundle(directory, results, _load_history(directory), diff, sign_key=sign_key)
+
+
+def _refuse_unsafe(directory: Path, doing: str) -> None:
+    """Refuse to read or rewrite a bundle holding links, FIFOs or devices (reading one could hang or leave it)."""
+    refused = safefs.walk(directory).refused if directory.is_dir() else ()
+    if refused:
+        raise UsageError(f"{directory}: holds entries that are not regular files ({'; '.join(map(str, refused))}); "
+                         f"refusing to {doing} it")
 
 
 def _load_history(directory: Path) -> dict | None:
@@ -275,6 +284,7 @@ def build(directory: str | Path, *, history_db: str | Path | None = None, force:
     from harness.reports import history as hist
 
     directory = Path(directory)
+    _refuse_unsafe(directory, "rebuild")
     results = load_results(directory)
     if (directory / SUMS).is_file() and not force:
         v = verify(directory)

@@ -228,3 +228,28 @@ def test_a_directory_swapped_for_a_link_after_listing_is_not_followed(run_dir):
         safefs.open_regular(run_dir, "sub/a.txt")
     with pytest.raises(safefs.Refused, match="outside the bundle"):
         safefs.open_regular(run_dir, "../fixture1/results.json")
+
+
+def test_build_refuses_a_bundle_holding_a_fifo_or_a_link_without_blocking_or_writing_through(run_dir, tmp_path):
+    victim = tmp_path / "victim.html"
+    victim.write_text("do not overwrite")
+    (run_dir / "index.html").unlink()
+    (run_dir / "index.html").symlink_to(victim)
+    with pytest.raises(UsageError, match=r"index.html \(a symbolic link to .*refusing to rebuild it"):
+        within_deadline(bundle.build, run_dir)
+    (run_dir / "index.html").unlink()
+    os.mkfifo(run_dir / "results.json.new")
+    with pytest.raises(UsageError, match=r"results.json.new \(a FIFO.*refusing to add a diff to it"):
+        within_deadline(bundle.add_diff, run_dir, {"changes": []})
+    assert victim.read_text() == "do not overwrite"
+
+
+def test_writing_a_bundle_replaces_a_planted_link_instead_of_writing_through_it(tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("do not overwrite")
+    directory = tmp_path / "b"
+    directory.mkdir()
+    (directory / "index.html").symlink_to(victim)
+    bundle.write_bundle(directory, json.loads(ASSET.read_text()))
+    assert victim.read_text() == "do not overwrite"
+    assert not (directory / "index.html").is_symlink() and bundle.verify(directory).ok

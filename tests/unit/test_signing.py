@@ -366,3 +366,52 @@ def test_the_sign_key_comes_from_the_environment(pytester, tmp_path, monkeypatch
     result = pytester.runpytest("--co")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert "--psa-sign-key ($PSS_HARNESS_SIGN_KEY)" in result.stderr.str()
+
+
+# -- the audit-log trace (report verify --audit-log) --------------------------------------
+
+def _audit_log(path: Path, records: list[dict], **override) -> Path:
+    """A JSON-lines audit log holding a RequestReceived and a ResponseComplete event per answered record."""
+    lines = []
+    for r in records:
+        obs = r.get("observed") or {}
+        if not obs.get("audit_id"):
+            continue
+        code = override.get(r["nodeid"], obs["status"])
+        base = {"kind": "Event", "apiVersion": "audit.k8s.io/v1", "auditID": obs["audit_id"], "verb": "create",
+                "objectRef": {"resource": "pods", "namespace": r["namespace"]}}
+        lines.append(json.dumps(dict(base, stage="RequestReceived")))
+        lines.append(json.dumps(dict(base, stage="ResponseComplete", responseStatus={"code": code})))
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_verify_traces_every_record_to_its_audit_event(signed, tmp_path, capsys):
+    records = crafted()["results"]
+    log = _audit_log(tmp_path / "audit.log", records)
+    assert main(["report", "verify", str(signed), "--audit-log", str(log)]) == 0
+    assert "audit: 6 record(s) match their ResponseComplete event" in capsys.readouterr().out
+
+
+def test_verify_names_records_the_audit_log_contradicts_or_lacks(signed, tmp_path, capsys):
+    records = crafted()["results"]
+    denied = next(r for r in records if (r.get("observed") or {}).get("status") == 403)
+    missing = next(r for r in records if (r.get("observed") or {}).get("status") == 201)
+    log = _audit_log(tmp_path / "audit.log", [r for r in records if r is not missing], **{denied["nodeid"]: 201})
+    assert main(["report", "verify", str(signed), "--audit-log", str(log)]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert f"audit: {denied['nodeid']}: HTTP 403 recorded, the audit log says 201 " \
+           f"(auditID {denied['observed']['audit_id']})" in out
+    assert f"audit: {missing['nodeid']}: no ResponseComplete event with auditID {missing['observed']['audit_id']} " \
+           f"in {log}" in out
+    assert len(out) == 2
+
+
+def test_an_unreadable_audit_log_is_a_usage_error(signed, tmp_path, capsys):
+    assert main(["report", "verify", str(signed), "--audit-log", str(tmp_path / "none.log")]) == 2
+    assert "--audit-log" in capsys.readouterr().err
+
+
+def test_diff_checks_the_bundle_key_before_any_cluster_starts(tmp_path, capsys):
+    assert main(["diff", "--bundle", str(tmp_path / "b"), "--sign-key", str(tmp_path / "absent.pem")]) == 2
+    assert f"--sign-key {tmp_path / 'absent.pem'}: no such file" in capsys.readouterr().err
