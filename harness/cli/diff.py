@@ -11,6 +11,7 @@ harness/schemas/diff.schema.json (shipped with the package) documents every fiel
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -42,7 +43,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--output", metavar="FILE", help="also write the JSON document to FILE")
     p.add_argument("--bundle", metavar="DIR", help="put the diff into the evidence bundle DIR (its HTML gets an "
                                                    "'Upgrade diff' section; a new bundle if DIR holds none)")
+    p.add_argument("--sign-key", metavar="FILE", help="Ed25519 private key (PEM) to sign the --bundle with again "
+                                                      "(default $PSS_HARNESS_SIGN_KEY); without one its old signature "
+                                                      "is removed")
     p.set_defaults(handler=_diff)
+
+
+def _bundle_key(args):
+    """The key ``--bundle`` is signed with again (``--sign-key`` or ``$PSS_HARNESS_SIGN_KEY``), loaded now."""
+    from harness.reports.signing import load_private_key
+
+    path = args.sign_key or os.environ.get("PSS_HARNESS_SIGN_KEY")
+    return load_private_key(path, "--sign-key" if args.sign_key else "$PSS_HARNESS_SIGN_KEY") if path else None
 
 
 def _side(args, name: str) -> Side:
@@ -120,6 +132,7 @@ def _describe(key: tuple) -> dict:
 
 
 def _diff(args: argparse.Namespace) -> int:
+    sign_key = _bundle_key(args) if args.bundle else None  # checked before any cluster starts
     before_side, after_side = _side(args, "from"), _side(args, "to")
     levels = [Level.parse(t, "--levels value") for t in args.levels.split(",") if t]
     modes = [Mode.parse(t, "--modes value") for t in args.modes.split(",") if t]
@@ -141,6 +154,7 @@ def _diff(args: argparse.Namespace) -> int:
     if args.bundle:
         from harness.reports.bundle import add_diff
 
-        sums = add_diff(args.bundle, dict(doc, started=started, finished=_now()))
-        print(f"diff added to the evidence bundle {args.bundle} ({sums.name} rewritten)", file=sys.stderr)
+        sums = add_diff(args.bundle, dict(doc, started=started, finished=_now()), sign_key=sign_key)
+        print(f"diff added to the evidence bundle {args.bundle} ({sums.name} rewritten"
+              f"{'; signed' if sign_key else ''})", file=sys.stderr)
     return exit_status(changes)

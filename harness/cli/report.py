@@ -1,76 +1,180 @@
-"""``pss-harness report``: verify, rebuild and merge evidence bundles.
+"""``pss-harness report``: verify, rebuild, merge and sign evidence bundles.
 
-    pss-harness report verify DIR [--history DB]
-    pss-harness report build  DIR [--history DB] [--force]
-    pss-harness report merge  OUT DIR... [--no-verify]
+    pss-harness report verify DIR [--key PUB] [--require-signature] [--audit-log FILE] [--history DB]
+    pss-harness report build  DIR [--history DB] [--force] [--sign-key FILE]
+    pss-harness report merge  OUT DIR... [--no-verify] [--sign-key FILE]
+    pss-harness report keygen OUT                 writes OUT (private, 0600) and OUT.pub
+    pss-harness report sign   DIR --key FILE      signs an intact bundle (bundle.intoto.jsonl)
+
+``--sign-key`` and ``sign --key`` default to ``$PSS_HARNESS_SIGN_KEY``, as for the pytest run.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 __all__ = ["add_parser"]
 
+_SIGN_ENV = "PSS_HARNESS_SIGN_KEY"
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("report", help="verify, rebuild and merge evidence bundles (reports/evidence/<run-id>)")
+    p = sub.add_parser("report", help="verify, rebuild, merge and sign evidence bundles (reports/evidence/<run-id>)")
     rsub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     history_help = "history store (reports/history.sqlite)"
+    sign_help = (f"Ed25519 private key (PEM) to sign the rewritten bundle with (default ${_SIGN_ENV}); without one, "
+                 "a signature the bundle had is removed, since it no longer covers the files")
 
-    v = rsub.add_parser("verify", help="check every file of a bundle against its SHA256SUMS; "
-                                       "exit 1 naming each changed, added or removed file")
+    v = rsub.add_parser("verify", help="check every file of a bundle against its SHA256SUMS (and its signature); "
+                                       "exit 1 naming each changed, added, removed or refused file")
     v.add_argument("directory", metavar="DIR")
     v.add_argument("--history", metavar="DB", help=f"also compare SHA256SUMS with the digest recorded in the {history_help}")
+    v.add_argument("--key", metavar="PUB", help="Ed25519 public key (PEM, the .pub of report keygen): the bundle must "
+                                                "carry a signature by it covering exactly the files present")
+    v.add_argument("--require-signature", action="store_true", help="fail an unsigned bundle")
+    v.add_argument("--audit-log", metavar="FILE", help="the cluster's JSON-lines audit log: every record's audit ID "
+                                                       "must have a ResponseComplete event with the recorded HTTP status")
     v.set_defaults(handler=_report_verify)
 
     b = rsub.add_parser("build", help="regenerate index.html and SHA256SUMS from results.json")
     b.add_argument("directory", metavar="DIR")
     b.add_argument("--history", metavar="DB", help=f"refresh the trend and changes from the {history_help}")
     b.add_argument("--force", action="store_true", help="rebuild even if results.json no longer matches SHA256SUMS")
+    b.add_argument("--sign-key", metavar="FILE", help=sign_help)
     b.set_defaults(handler=_report_build)
 
     m = rsub.add_parser("merge", help="join the bundles of several shards of one run into a new bundle OUT")
     m.add_argument("out", metavar="OUT")
     m.add_argument("directories", metavar="DIR", nargs="+")
     m.add_argument("--no-verify", action="store_true", help="merge shards even if they fail verification")
+    m.add_argument("--sign-key", metavar="FILE", help=sign_help)
     m.set_defaults(handler=_report_merge)
+
+    k = rsub.add_parser("keygen", help="write a new Ed25519 key pair: OUT (private, mode 0600) and OUT.pub")
+    k.add_argument("out", metavar="OUT")
+    k.set_defaults(handler=_report_keygen)
+
+    s = rsub.add_parser("sign", help="sign an intact bundle: an in-toto statement over every file, in a DSSE "
+                                     "envelope (DIR/bundle.intoto.jsonl)")
+    s.add_argument("directory", metavar="DIR")
+    s.add_argument("--key", metavar="FILE", help=f"Ed25519 private key (PEM, PKCS8; default ${_SIGN_ENV})")
+    s.set_defaults(handler=_report_sign)
+
+
+def _sign_key(given: str | None, flag: str):
+    """The loaded private key from ``given`` or ``$PSS_HARNESS_SIGN_KEY`` (checked before anything is written)."""
+    from harness.reports import signing
+
+    path = given or os.environ.get(_SIGN_ENV) or None
+    if path is None:
+        return None
+    return signing.load_private_key(path, flag if given else f"${_SIGN_ENV}")
 
 
 def _report_verify(args: argparse.Namespace) -> int:
     from harness.reports import bundle
     from harness.reports import history
+    from harness.reports import signing
 
+    public = signing.load_public_key(args.key) if args.key else None
     result = bundle.verify(args.directory)
     problems = result.lines()
-    if args.history and not result.malformed:
+    notes = []
+    if args.history and not result.malformed and not result.refused:
         run_id = bundle.load_results(args.directory)["run"].get("run_id", "")
         recorded, actual = history.bundle_digest(args.history, run_id), bundle.sums_digest(args.directory)
         if recorded is None:
             problems.append(f"history: run {run_id} has no recorded bundle digest in {args.history}")
         elif recorded != actual:
             problems.append(f"changed: SHA256SUMS (sha256 {actual}; {args.history} recorded {recorded} for run {run_id})")
+    if public is not None:
+        sig = signing.check(args.directory, public)
+        problems += sig.problems
+        if sig.ok:
+            notes.append(f"signature by key {sig.keyid} verified over {sig.subjects} file(s)")
+    elif signing.is_signed(args.directory):
+        notes.append(f"signature not checked (no --key; the envelope names keyid(s) "
+                     f"{', '.join(signing.envelope_keyids(args.directory)) or 'none'})")
+    elif args.require_signature:
+        problems.append(f"signature: the bundle is not signed (no {signing.ENVELOPE}; --require-signature)")
+    if args.audit_log:
+        if result.refused or result.malformed:
+            problems.append("audit: not checked, the bundle itself fails verification")
+        else:
+            from harness.reports import trace
+
+            found = trace.check_audit_log(bundle.load_results(args.directory)["results"], args.audit_log)
+            problems += found.problems
+            if found.ok:
+                notes.append(found.summary())
     for line in problems:
         print(line)
     if problems:
+        for note in notes:
+            print(note, file=sys.stderr)
         print(f"{args.directory}: FAILED verification ({len(problems)} problem(s))", file=sys.stderr)
         return 1
     print(f"{args.directory}: OK, {result.checked} file(s) match SHA256SUMS (sha256 {bundle.sums_digest(args.directory)})")
+    for note in notes:
+        print(note)
     return 0
+
+
+def _resealed(directory, was_signed: bool, key) -> str:
+    from harness.reports import signing
+
+    if key is not None:
+        return f"; signed ({signing.ENVELOPE}, key {signing.keyid(key.public_key())})"
+    if was_signed:
+        return (f"; the old signature no longer covered the files and was removed: sign again with "
+                f"pss-harness report sign {directory} --key FILE")
+    return ""
 
 
 def _report_build(args: argparse.Namespace) -> int:
     from harness.reports import bundle
+    from harness.reports import signing
 
-    out = bundle.build(args.directory, history_db=args.history, force=args.force)
-    print(f"{out.parent / bundle.INDEX}; {out}")
+    key = _sign_key(args.sign_key, "--sign-key")
+    was_signed = signing.is_signed(args.directory)
+    out = bundle.build(args.directory, history_db=args.history, force=args.force, sign_key=key)
+    print(f"{out.parent / bundle.INDEX}; {out}{_resealed(args.directory, was_signed, key)}")
     return 0
 
 
 def _report_merge(args: argparse.Namespace) -> int:
     from harness.reports import bundle
 
-    out = bundle.merge(args.out, args.directories, check=not args.no_verify)
+    key = _sign_key(args.sign_key, "--sign-key")
+    out = bundle.merge(args.out, args.directories, check=not args.no_verify, sign_key=key)
     data = bundle.load_results(out)
-    print(f"{out}: {data['run']['items']} item(s) from {len(args.directories)} shard(s), run {data['run']['run_id']}")
+    print(f"{out}: {data['run']['items']} item(s) from {len(args.directories)} shard(s), run {data['run']['run_id']}"
+          f"{_resealed(out, False, key)}")
+    return 0
+
+
+def _report_keygen(args: argparse.Namespace) -> int:
+    from harness.reports import signing
+
+    private, public = signing.keygen(args.out)
+    print(f"private key {private} (mode 0600; keep it to yourself, sign with --psa-sign-key {private})")
+    print(f"public key  {public} (keyid {signing.keyid(signing.load_public_key(public))}; "
+          f"verify with pss-harness report verify DIR --key {public})")
+    return 0
+
+
+def _report_sign(args: argparse.Namespace) -> int:
+    from harness.core.errors import UsageError
+    from harness.reports import bundle
+    from harness.reports import signing
+
+    key = _sign_key(args.key, "--key")
+    if key is None:
+        raise UsageError(f"report sign needs --key FILE (or ${_SIGN_ENV}): the Ed25519 private key to sign with "
+                         "(pss-harness report keygen OUT makes one)")
+    out = bundle.sign(args.directory, key)
+    signed = signing.check(args.directory, key.public_key())
+    print(f"{out}: signed {signed.subjects} file(s) with key {signed.keyid}")
     return 0

@@ -31,6 +31,7 @@ class HarnessConfig:
     keep_namespaces: bool
     namespace_map: dict[str, str]
     audit_log: str | None
+    sign_key: str | None             #: Ed25519 private key (PEM) FILE the bundle is signed with; None: unsigned
     run_id: str
     sweep_after_minutes: int
     sources: dict[str, str]          #: where each non-default value came from
@@ -44,6 +45,6 @@ def standalone(**overrides) -> HarnessConfig:
     """A ``HarnessConfig`` with the defaults of a pytest run, for use outside pytest."""
     values = dict(kubeconfig=None, context=None, k8s_version=None, levels=tuple(Level), modes=tuple(Mode),
                   versions=None, kinds=KIND_NAMES, scenario_dirs=(), live=False, keep_namespaces=False,
-                  namespace_map={}, audit_log=None, run_id=uuid.uuid4().hex[:8], sweep_after_minutes=60, sources={})
+                  namespace_map={}, audit_log=None, sign_key=None, run_id=uuid.uuid4().hex[:8], sweep_after_minutes=60, sources={})
     values.update(overrides)
     return HarnessConfig(**values)

@@ -146,6 +146,8 @@ def start_run(config: pytest.Config, cfg, state) -> None:
                for k, v in options.items()}
     if options.get("kubeconfig"):
         options["kubeconfig"] = "(given)"
+    if options.get("sign_key"):
+        options["sign_key"] = "(given)"
     options["xdist_workers"] = getattr(config.option, "numprocesses", None)
     instance = cluster_fingerprint(state.runtime)
     meta: RunMeta = {
@@ -291,6 +293,7 @@ def finish_run(config: pytest.Config, state, exitstatus) -> Path | None:
     bundle.write_bundle(directory, results, snapshot)
     shutil.rmtree(directory / "records", ignore_errors=True)
     bundle.write_sums(directory)  # the record files are gone: sums over the final content
+    signed = _sign(config, directory, meta, tr)
     digest = bundle.sums_digest(directory)
     if snapshot is not None:
         try:
@@ -303,7 +306,29 @@ def finish_run(config: pytest.Config, state, exitstatus) -> Path | None:
     if tr:
         tr.write_line(f"pss-harness: evidence for {len(records)} item(s) in {directory}/ "
                       f"(index.html; SHA256SUMS sha256 {digest})")
+        if signed:
+            tr.write_line(signed)
         if snapshot and snapshot.get("changes"):
             tr.write_line(f"pss-harness: {len(snapshot['changes'])} control(s) changed since run "
                           f"{snapshot['previous']['run_id']} on this cluster (see index.html#history)")
     return directory / bundle.RESULTS
+
+
+def _sign(config: pytest.Config, directory: Path, meta: dict, tr) -> str | None:
+    """Sign the sealed bundle if ``--psa-sign-key`` was given; the line saying so, or None."""
+    from harness.core.errors import HarnessError
+    from harness.plugin.options import get_config
+    from harness.reports import signing
+
+    path = get_config(config).sign_key
+    if not path:
+        return None
+    try:
+        key = signing.load_private_key(path, "--psa-sign-key")
+        signing.sign_bundle(directory, key, meta)
+    except HarnessError as exc:  # the key was checked at the start; it changed since
+        if tr:
+            tr.write_line(f"pss-harness: the bundle is NOT signed: {exc}", red=True)
+        return None
+    return (f"pss-harness: signed with key {signing.keyid(key.public_key())} ({signing.ENVELOPE}; "
+            f"check with pss-harness report verify {directory} --key PUB)")

@@ -2,7 +2,8 @@
 
 Every setting has one CLI option and one ini key sharing a help string; the environment
 variables ``PSS_HARNESS_KUBECONFIG`` and ``PSS_HARNESS_CONTEXT`` point the run at an existing
-cluster without editing files. No other module calls ``getoption``.
+cluster without editing files; ``PSS_HARNESS_SIGN_KEY`` names the key the bundle is signed with
+(checked here, before the run, so a bad key never costs a run). No other module calls ``getoption``.
 """
 
 from __future__ import annotations
@@ -42,12 +43,16 @@ _OPTIONS: dict[str, tuple[str, str, str | None]] = {
                       "existing, pre-labelled namespaces, for runners that may not create namespaces", None),
     "audit_log": ("--audit-log", "for an existing cluster: a JSON-lines audit log FILE, or '!COMMAND' printing "
                   "audit events; without it, audit-mode items are skipped with the reason", None),
+    "sign_key": ("--psa-sign-key", "Ed25519 private key FILE (PEM, PKCS8) to sign the evidence bundle with: an "
+                 "in-toto statement over every file in a DSSE envelope (bundle.intoto.jsonl), checked by "
+                 "pss-harness report verify DIR --key PUB; pss-harness report keygen OUT makes a key pair", None),
     "run_id": ("--psa-run-id", "identifier of this run (default: random)", None),
     "sweep_after": ("--psa-sweep-after", "delete namespaces left by crashed runs when older than this many "
                     "minutes", "60"),
 }
 _FLAGS = {"live", "keep_namespaces"}
-_ENV = {"kubeconfig": "PSS_HARNESS_KUBECONFIG", "context": "PSS_HARNESS_CONTEXT", "audit_log": "PSS_HARNESS_AUDIT_LOG"}
+_ENV = {"kubeconfig": "PSS_HARNESS_KUBECONFIG", "context": "PSS_HARNESS_CONTEXT", "audit_log": "PSS_HARNESS_AUDIT_LOG",
+        "sign_key": "PSS_HARNESS_SIGN_KEY"}
 
 
 
@@ -111,6 +116,11 @@ def get_config(config: pytest.Config) -> HarnessConfig:
         from harness.cluster.client import check_kubeconfig
 
         check_kubeconfig(str(kubeconfig), values["context"])
+    sign_key = str(Path(str(values["sign_key"])).expanduser()) if values["sign_key"] else None
+    if sign_key:
+        from harness.reports.signing import load_private_key
+
+        load_private_key(sign_key, f"--psa-sign-key ({sources['sign_key']})")
     resolved = HarnessConfig(
         kubeconfig=str(Path(str(kubeconfig)).expanduser()) if kubeconfig else None,
         context=values["context"],
@@ -120,6 +130,7 @@ def get_config(config: pytest.Config) -> HarnessConfig:
         live=bool(values["live"]), keep_namespaces=bool(values["keep_namespaces"]),
         namespace_map=ns_map,
         audit_log=values["audit_log"],
+        sign_key=sign_key,
         run_id=_run_id(config, values["run_id"]),
         sweep_after_minutes=sweep,
         sources=sources,

@@ -6,14 +6,18 @@
         diff.json       an upgrade diff (``pss-harness diff --bundle``), if one was added
         index.html      self-contained report (inline CSS, JS and SVG; no network)
         SHA256SUMS      "<sha256>  <path>" for every other file (``sha256sum -c SHA256SUMS`` works)
+        bundle.intoto.jsonl  if signed: a DSSE envelope of an in-toto statement over every file (``signing``)
 
 ``verify`` detects every changed, added and removed file; ``build`` regenerates the HTML and the
 sums from ``results.json``; ``merge`` joins the bundles of several shards of one run into a new
-bundle, after verifying each. Nothing here needs pytest or a cluster. What a record holds is
+bundle, after verifying each; each of them signs the result when given a key (``sign_key``) and
+otherwise drops a signature that no longer applies. ``verify`` and ``write_sums`` read only
+regular files inside the bundle (``safefs``): a symbolic link, FIFO, device or socket is refused
+and named, never followed or opened. Nothing here needs pytest or a cluster. What a record holds is
 ``harness.reports.record`` (and ``harness/schemas/results.schema.json``).
 
-Imports: the standard library, ``harness.core``, and ``record``, ``history`` and ``html`` of this
-package (which import ``record`` only: the bundle is the top of the reports package).
+Imports: the standard library, ``harness.core``, and ``record``, ``history``, ``html``, ``safefs``
+and ``signing`` of this package (the bundle is the top of the reports package).
 """
 
 from __future__ import annotations
@@ -21,7 +25,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import re
 from pathlib import Path
 from typing import Iterable
@@ -30,6 +33,8 @@ from harness.core.errors import UsageError
 from harness.reports import history as hist
 from harness.reports.html import render
 from harness.reports.record import SCHEMA, Results, corpus_digest, result_counts, results_document
+from harness.reports import safefs
+from harness.reports import signing
 
 __all__ = [
     "DIFF",
@@ -44,6 +49,7 @@ __all__ = [
     "dump_results",
     "load_results",
     "merge",
+    "sign",
     "sums_digest",
     "verify",
     "write_bundle",
@@ -87,37 +93,28 @@ def dump_results(results: Results) -> str:
 
 # -- SHA256SUMS ------------------------------------------------------------------------------
 
-def _files(directory: Path) -> list[str]:
-    out = []
-    for root, dirs, files in os.walk(directory):
-        dirs.sort()
-        for name in sorted(files):
-            rel = (Path(root) / name).relative_to(directory).as_posix()
-            if rel != SUMS:
-                out.append(rel)
-    return out
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+def _sealed(listing: safefs.Listing) -> list[str]:
+    """The files ``SHA256SUMS`` lists: every regular file but itself and the signature envelope."""
+    return [rel for rel in listing.files if rel not in (SUMS, signing.ENVELOPE)]
 
 
 def write_sums(directory: str | Path) -> Path:
-    """Write ``SHA256SUMS`` over every other file under ``directory`` (sha256sum's format)."""
+    """Write ``SHA256SUMS`` over every other file under ``directory`` (sha256sum's format).
+
+    Refuses (``UsageError`` naming each) if the directory holds a link, FIFO, device or socket.
+    """
     directory = Path(directory)
-    lines = [f"{_sha256(directory / rel)}  {rel}\n" for rel in _files(directory)]
-    out = directory / SUMS
-    out.write_text("".join(lines))
-    return out
+    listing = safefs.walk(directory)
+    if listing.refused:
+        raise UsageError(f"{directory}: refusing to write {SUMS} over entries that are not regular files: "
+                         + "; ".join(map(str, listing.refused)) + " (remove them)")
+    lines = [f"{safefs.sha256(directory, rel)}  {rel}\n" for rel in _sealed(listing)]
+    return safefs.write_text(directory, SUMS, "".join(lines))
 
 
 def sums_digest(directory: str | Path) -> str:
     """SHA-256 of ``SHA256SUMS``: one value that pins the whole bundle (kept in the history store)."""
-    return _sha256(Path(directory) / SUMS)
+    return safefs.sha256(directory, SUMS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -130,56 +127,84 @@ class Verification:
     added: tuple[str, ...] = ()
     removed: tuple[str, ...] = ()
     malformed: tuple[str, ...] = ()   #: SHA256SUMS lines that cannot be read, or a missing SHA256SUMS
+    refused: tuple[str, ...] = ()     #: entries that are not regular files (links, FIFOs, devices), never read
 
     @property
     def ok(self) -> bool:
-        return not (self.changed or self.added or self.removed or self.malformed)
+        return not (self.changed or self.added or self.removed or self.malformed or self.refused)
 
     def lines(self) -> list[str]:
         """One line per problem, naming the file."""
         return ([f"changed: {p}" for p in self.changed] + [f"added: {p}" for p in self.added]
-                + [f"removed: {p}" for p in self.removed] + [f"malformed: {p}" for p in self.malformed])
+                + [f"removed: {p}" for p in self.removed] + [f"malformed: {p}" for p in self.malformed]
+                + [f"refused: {p}" for p in self.refused])
 
 
 def verify(directory: str | Path) -> Verification:
-    """Compare every file under ``directory`` with ``SHA256SUMS``."""
+    """Compare every file under ``directory`` with ``SHA256SUMS``; never follow a link or open a non-file."""
     directory = Path(directory)
-    sums = directory / SUMS
     if not directory.is_dir():
         raise UsageError(f"{directory}: no such directory")
-    if not sums.is_file():
-        return Verification(directory, malformed=(f"{SUMS} is missing: nothing to verify against",))
+    listing = safefs.walk(directory)
+    refused = [str(r) for r in listing.refused]
+    refused_paths = {r.path for r in listing.refused}
+    if SUMS not in listing.files:
+        missing = () if SUMS in refused_paths else (f"{SUMS} is missing: nothing to verify against",)
+        return Verification(directory, malformed=missing, refused=tuple(refused))
+    try:
+        text = safefs.read_bytes(directory, SUMS).decode("utf-8", errors="replace")
+    except (safefs.Refused, OSError) as exc:
+        return Verification(directory, refused=(*refused, f"{SUMS} ({exc})"))
     listed: dict[str, str] = {}
     malformed = []
-    for n, line in enumerate(sums.read_text(errors="replace").splitlines(), 1):
+    for n, line in enumerate(text.splitlines(), 1):
         m = _SUM_LINE.match(line)
-        if not m or m.group(2).startswith("/") or ".." in Path(m.group(2)).parts:
-            malformed.append(f"{SUMS} line {n}: {line[:120]!r}")
+        escape = safefs.escape_reason(m.group(2)) if m else None
+        if not m or escape:
+            malformed.append(f"{SUMS} line {n}: {line[:120]!r}" + (f" ({escape})" if escape else ""))
             continue
         listed[m.group(2)] = m.group(1)
-    present = set(_files(directory))
-    changed = sorted(p for p in listed if p in present and _sha256(directory / p) != listed[p])
+    present = set(_sealed(listing))
+    changed = []
+    for p in sorted(set(listed) & present):
+        try:
+            if safefs.sha256(directory, p) != listed[p]:
+                changed.append(p)
+        except (safefs.Refused, OSError) as exc:  # replaced since the listing
+            refused.append(f"{p} ({exc})")
+
+    def under_refused(p: str) -> bool:  # named already as refused (itself, or a link it lies under)
+        parts = p.split("/")
+        return any("/".join(parts[:i]) in refused_paths for i in range(1, len(parts) + 1))
+
+    removed = sorted(p for p in set(listed) - present if not under_refused(p))
     return Verification(directory, len(listed), tuple(changed), tuple(sorted(present - set(listed))),
-                        tuple(sorted(set(listed) - present)), tuple(malformed))
+                        tuple(removed), tuple(malformed), tuple(refused))
 
 
 # -- writing, building, merging --------------------------------------------------------------
 
 def write_bundle(directory: str | Path, results: Results, history: dict | None = None,
-                 diff: dict | None = None) -> Path:
-    """Write ``results.json``, ``history.json`` and ``diff.json`` (if given), ``index.html`` and ``SHA256SUMS``."""
+                 diff: dict | None = None, sign_key=None) -> Path:
+    """Write ``results.json``, ``history.json`` and ``diff.json`` (if given), ``index.html`` and ``SHA256SUMS``.
+
+    Then sign the bundle with ``sign_key`` (an Ed25519 private key or its PEM file), or without
+    one remove a signature left from before (it no longer covers these files).
+    """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     results = dict(results, schema=results.get("schema", SCHEMA))
-    (directory / RESULTS).write_text(dump_results(results))
+    safefs.write_text(directory, RESULTS, dump_results(results))  # replaces a planted link, never writes through it
     if history is not None:
-        (directory / HISTORY).write_text(dump_json(history))
+        safefs.write_text(directory, HISTORY, dump_json(history))
     if diff is not None:
-        (directory / DIFF).write_text(dump_json(diff))
+        safefs.write_text(directory, DIFF, dump_json(diff))
     else:
         diff = _load_json(directory / DIFF)
-    (directory / INDEX).write_text(render(results, history, diff))
-    return write_sums(directory)
+    safefs.write_text(directory, INDEX, render(results, history, diff))
+    sums = write_sums(directory)
+    signing.seal(directory, sign_key, results["run"])
+    return sums
 
 
 def _load_json(path: Path) -> dict | None:
@@ -189,9 +214,10 @@ def _load_json(path: Path) -> dict | None:
         return None
 
 
-def add_diff(directory: str | Path, diff: dict) -> Path:
+def add_diff(directory: str | Path, diff: dict, *, sign_key=None) -> Path:
     """Put an upgrade diff into a bundle (a new one if ``directory`` holds none) and re-seal it."""
     directory = Path(directory)
+    _refuse_unsafe(directory, "add a diff to")
     if (directory / RESULTS).is_file():
         if (directory / SUMS).is_file() and not verify(directory).ok:
             raise UsageError(f"{directory}: the bundle fails verification; refusing to add a diff to it")
@@ -199,7 +225,15 @@ def add_diff(directory: str | Path, diff: dict) -> Path:
     else:
         results = {"run": {"run_id": "diff", "started": diff.get("started"), "finished": diff.get("finished"),
                            "server_version": diff.get("to"), "cluster_fingerprint": "n/a"}, "results": []}
-    return write_bundle(directory, results, _load_history(directory), diff)
+    return write_bundle(directory, results, _load_history(directory), diff, sign_key=sign_key)
+
+
+def _refuse_unsafe(directory: Path, doing: str) -> None:
+    """Refuse to read or rewrite a bundle holding links, FIFOs or devices (reading one could hang or leave it)."""
+    refused = safefs.walk(directory).refused if directory.is_dir() else ()
+    if refused:
+        raise UsageError(f"{directory}: holds entries that are not regular files ({'; '.join(map(str, refused))}); "
+                         f"refusing to {doing} it")
 
 
 def _load_history(directory: Path) -> dict | None:
@@ -209,13 +243,15 @@ def _load_history(directory: Path) -> dict | None:
         return None
 
 
-def build(directory: str | Path, *, history_db: str | Path | None = None, force: bool = False) -> Path:
+def build(directory: str | Path, *, history_db: str | Path | None = None, force: bool = False,
+          sign_key=None) -> Path:
     """Regenerate ``index.html`` (and ``history.json`` from ``history_db``) and ``SHA256SUMS``.
 
     Refuses if ``results.json`` or ``history.json`` no longer match an existing ``SHA256SUMS``
     (rebuilding would launder the change) unless ``force``.
     """
     directory = Path(directory)
+    _refuse_unsafe(directory, "rebuild")
     results = load_results(directory)
     if (directory / SUMS).is_file() and not force:
         v = verify(directory)
@@ -227,10 +263,10 @@ def build(directory: str | Path, *, history_db: str | Path | None = None, force:
     if history_db:
         run = results["run"]
         snapshot = hist.snapshot(history_db, run["run_id"], run.get("cluster_fingerprint", "unknown"))
-    return write_bundle(directory, results, snapshot)
+    return write_bundle(directory, results, snapshot, sign_key=sign_key)
 
 
-def merge(out: str | Path, directories: Iterable[str | Path], *, check: bool = True) -> Path:
+def merge(out: str | Path, directories: Iterable[str | Path], *, check: bool = True, sign_key=None) -> Path:
     """Join the bundles of several shards of one run into a new bundle at ``out``.
 
     Each shard is verified first (``check``). The shards must come from one cluster and one
@@ -295,8 +331,17 @@ def merge(out: str | Path, directories: Iterable[str | Path], *, check: bool = T
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise UsageError(f"{out} exists and is not empty; merge into a new directory")
-    write_bundle(out, merged)
+    write_bundle(out, merged, sign_key=sign_key)
     return out
+
+
+def sign(directory: str | Path, key) -> Path:
+    """Sign an existing bundle (after ``build``, or one written without a key); refuses one that fails ``verify``."""
+    v = verify(directory)
+    if not v.ok:
+        raise UsageError(f"{directory} fails verification ({'; '.join(v.lines())}); refusing to sign it "
+                         "(pss-harness report verify shows what changed)")
+    return signing.sign_bundle(directory, key, load_results(directory)["run"])
 
 
 def _same(runs: list[dict], key: str):
