@@ -57,7 +57,7 @@ def test_the_run_signs_its_bundle_and_it_verifies_with_the_public_key(run, keys,
 
 
 def test_every_record_traces_to_the_servers_audit_log(run, embedded, capsys):
-    assert main(["report", "verify", str(run.evidence), "--audit-log", str(embedded.audit_log.path)]) == 0
+    assert main(["report", "verify", str(run.evidence), "--audit-log", str(embedded.audit_log)]) == 0
     out = capsys.readouterr().out
     items = len(bundle.load_results(run.evidence)["results"])
     assert f"audit: {items} record(s) match their ResponseComplete event" in out
@@ -78,7 +78,7 @@ def test_an_edited_and_re_summed_bundle_fails_verification(run, keys, embedded, 
     assert main(["report", "verify", str(forged)]) == 0  # SHA256SUMS alone is fooled
     capsys.readouterr()
     assert main(["report", "verify", str(forged), "--key", str(keys[1]),
-                 "--audit-log", str(embedded.audit_log.path)]) == 1
+                 "--audit-log", str(embedded.audit_log)]) == 1
     out = capsys.readouterr().out.splitlines()
     assert [l.split(" (sha256")[0] for l in out if l.startswith("signature:")] == [
         "signature: SHA256SUMS changed since signing", "signature: results.json changed since signing"]
