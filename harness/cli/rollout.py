@@ -43,6 +43,7 @@ import argparse
 import json
 import shutil
 import sys
+import textwrap
 from typing import TextIO
 
 from harness.core.errors import ClusterError, UsageError
@@ -51,6 +52,7 @@ from harness.core.model import Level, PolicyVersion
 __all__ = ["EXIT_CLUSTER", "EXIT_DISAGREE", "EXIT_EMPTY", "EXIT_NEEDS_WORK", "add_parser", "confirm", "table"]
 
 EXIT_NEEDS_WORK, EXIT_CLUSTER, EXIT_DISAGREE, EXIT_EMPTY = 1, 3, 4, 5
+MAX_FIXES_SHOWN = 8  #: fix lines per namespace in the table
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -204,34 +206,46 @@ def table(doc: dict, columns: int = 100) -> str:
         plan = ns["plan"] + (" !" if ns["agree"] is False else "")
         rows.append((ns["namespace"], plan, pods, templates, top or "-"))
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
-    name_cap = max(12, columns // 3)
-    widths[0] = min(widths[0], name_cap)
-    fixed = sum(widths) + 2 * 4
-    last = max(columns - fixed, 10)
+    widths[0] = min(widths[0], max(12, columns // 3))
+    over = sum(widths) + 2 * 4 + len(header[4]) - columns
+    if over > 0:   # a narrow terminal: the namespace column gives way first
+        widths[0] = max(len(header[0]), widths[0] - over)
+    last = max(columns - sum(widths) - 2 * 4, len(header[4]))
     out = [_fit(f"rollout to {doc['target']['policy']} on {doc['cluster']}", columns)]
     for r in [header, *rows]:
         cells = [_fit(r[0], widths[0]).ljust(widths[0])] + [r[i].ljust(widths[i]) for i in (1, 2, 3)]
         out.append(("  ".join(cells) + "  " + _fit(r[4], last)).rstrip())
     s = doc["summary"]
     counts = ", ".join(f"{n} {plan}" for plan, n in s["plans"].items() if n)
-    out.append(f"{s['namespaces']} namespace(s): {counts}; {s['disagreements']} disagreement(s) "
-               "between the server and the evaluator")
+    wrap = _wrapper(columns)
+    out += wrap(f"{s['namespaces']} namespace(s): {counts}; {s['disagreements']} disagreement(s) "
+                "between the server and the evaluator", "")
     for ns in doc["namespaces"]:
         if ns["plan"] == "ready" and not ns["commands"]["now"] and not ns["notes"]:
             continue
-        if ns["plan"] == "already-at-or-above" and not ns["notes"]:
+        if ns["plan"] == "already-at-or-above" and not ns["notes"] and not ns["fixes"]:
             continue
         out.append("")
-        out.append(_fit(f"{ns['namespace']}: {ns['plan']}: {ns['why']}", columns) if columns < 60 else
-                   f"{ns['namespace']}: {ns['plan']}: {ns['why']}")
-        for fix in ns["fixes"]:
-            out.append(f"  fix {fix['object']} ({fix['when']}): {', '.join(fix['checks'])}")
+        out += wrap(f"{ns['namespace']}: {ns['plan']}: {ns['why']}", "  ")
+        for fix in ns["fixes"][:MAX_FIXES_SHOWN]:
+            out += wrap(f"  fix {fix['object']} ({fix['when']}): {', '.join(fix['checks'])}", "      ")
+        if len(ns["fixes"]) > MAX_FIXES_SHOWN:
+            out.append(f"  ... and {len(ns['fixes']) - MAX_FIXES_SHOWN} more to fix (--format json lists them all)")
         for note in ns["notes"]:
-            out.append(f"  note: {note}")
-        for cmd in ns["commands"]["now"]:
+            out += wrap(f"  note: {note}", "        ")
+        for cmd in ns["commands"]["now"]:   # commands stay whole: they are copied into a shell
             out.append(f"  now:   {cmd}")
         for cmd in ns["commands"]["later"]:
             out.append(f"  later: {cmd}")
         for d in ns["disagreements"]:
-            out.append(f"  DISAGREE: {d}")
+            out += wrap(f"  DISAGREE: {d}", "    ")
     return "\n".join(out)
+
+
+def _wrapper(columns: int):
+    width = max(columns, 40)
+
+    def wrap(text: str, indent: str) -> list[str]:
+        return textwrap.wrap(text, width, subsequent_indent=indent, break_long_words=False,
+                             break_on_hyphens=False) or [""]
+    return wrap

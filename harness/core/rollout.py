@@ -370,7 +370,7 @@ def parse_namespace_warnings(warnings: Iterable[str], namespace: str, target: Le
             exempt = m.group(2)
         elif w == _LIST_FAILED:
             list_failed = True
-        elif _GROUP.match(w):
+        elif _GROUP.match(w) and policy is not None:   # groups follow the "violate" line, never precede it
             group_lines.append(w)
         else:
             other.append(w)
@@ -699,6 +699,12 @@ def plan_namespace(namespace: str, labels: Mapping[str, str] | None, target: Lev
     exempt_rcs = sorted({p.runtime_class for p in pods if p.exempt} | {t.runtime_class for t in templates if t.exempt})
     if exempt_rcs:
         notes.append(f"RuntimeClass {', '.join(exempt_rcs)} is exempt: its pods are skipped by the server")
+    if answer.truncated:
+        notes.append(f"the server checked only {answer.checked} of {answer.total} pods (it stops at "
+                     f"{MAX_PODS_CHECKED} pods or {POD_CHECK_TIMEOUT_SECONDS:g} s); the evaluator checked all {len(pods)}")
+    if answer.budget_cut:
+        notes.append(f"the server's warnings reached its {WARNING_BUDGET_RUNES}-rune budget: {len(answer.warnings)} "
+                     "line(s) arrived, later ones were cut or dropped; the evaluator names every pod")
     if answer.other:
         notes.append(f"{len(answer.other)} other warning(s): " + " | ".join(answer.other))
 
