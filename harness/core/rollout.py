@@ -628,7 +628,7 @@ class NamespacePlan:
         """What to fix before enforcing: each violating template, then the violating pods no violating
         template covers, grouped by owner and failing checks (``pods`` names them all)."""
         out = [{"object": t.ref, "pods": [], "checks": list(t.checks),
-                "when": "running now" if t.running else "its next pod (no pod of it runs now)"}
+                "when": f"{t.running} pod(s) running now" if t.running else "no pod now: its next one fails"}
                for t in self.violating_templates]
         covered = {t.ref for t in self.violating_templates}
         groups: dict[tuple, list[str]] = {}
@@ -731,7 +731,8 @@ def plan_namespace(namespace: str, labels: Mapping[str, str] | None, target: Lev
                 future = sum(t.future_only for t in bad_templates)
                 parts.append(f"{len(bad_templates)} template{'s' if len(bad_templates) != 1 else ''}"
                              + (f" ({future} with no pod running now)" if future else ""))
-            why = f"{' and '.join(parts)} violate {target}: warn and audit now, fix them, then enforce"
+            verb = "violates" if len(parts) == 1 and parts[0].startswith("1 ") else "violate"
+            why = f"{' and '.join(parts)} {verb} {target}: warn and audit now, fix them, then enforce"
         elif not answer.complete and check.runs:
             plan = Plan.INCOMPLETE
             if answer.truncated:
