@@ -55,7 +55,7 @@ from harness.core.rollout import (
     label_key,
     parse_namespace_warnings,
     plan_namespace,
-    target_labels,
+    sorted_labels,
 )
 from harness.policy import evaluate_object, evaluate_pod, pod_template
 from harness.policy.evaluator import UNKNOWN_FORBIDDEN_REASON
@@ -340,17 +340,18 @@ class Planner:
         return parse_namespace_warnings(warnings, name, self.target, self.t.server_minor)
 
     # gathering
-    def _inventories(self, namespaces: list[dict]) -> list[_Inventory]:
+    def _inventories(self, namespaces: list[dict], pool: concurrent.futures.Executor) -> list[_Inventory]:
+        """Pods and workloads of ``namespaces``: cluster-wide lists for many namespaces, per namespace for a few."""
         names = [n["metadata"]["name"] for n in namespaces]
-        by_ns = {n: ([], []) for n in names}
-        cluster_wide = len(names) > 4
-        for kind in ("Pod", *WORKLOAD_KINDS):
-            scopes = [None] if cluster_wide else names
-            for scope in scopes:
-                for obj in list_objects(self.t.cluster, kind, scope):
-                    ns = obj["metadata"].get("namespace")
-                    if ns in by_ns:
-                        by_ns[ns][0 if kind == "Pod" else 1].append(obj)
+        by_ns: dict[str, tuple[list, list]] = {n: ([], []) for n in names}
+        scopes = [None] if len(names) > 4 else names
+        jobs = [(kind, pool.submit(list_objects, self.t.cluster, kind, scope))
+                for kind in ("Pod", *WORKLOAD_KINDS) for scope in scopes]
+        for kind, job in jobs:
+            for obj in job.result():
+                ns = obj["metadata"].get("namespace")
+                if ns in by_ns:
+                    by_ns[ns][0 if kind == "Pod" else 1].append(obj)
         return [_Inventory(n, *by_ns[n["metadata"]["name"]]) for n in namespaces]
 
     def _probe_and_dry_run(self, templates: list[tuple[str, dict, dict]], classes: set[str]):
@@ -382,8 +383,17 @@ class Planner:
 
     def plan(self, namespaces: list[dict]) -> Rollout:
         t0 = time.monotonic()
-        inventories = self._inventories(namespaces)
-        self.timings["list"] = time.monotonic() - t0
+        pool = concurrent.futures.ThreadPoolExecutor(max(1, self.concurrency), thread_name_prefix="pss-rollout")
+        try:
+            # the label dry-runs are the server's work: they run while this thread reads and decodes the lists
+            pending = [pool.submit(self._answer, n) for n in namespaces]
+            inventories = self._inventories(namespaces, pool)
+            self.timings["list"] = time.monotonic() - t0
+            return self._plan(inventories, pending, t0)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _plan(self, inventories: list[_Inventory], pending: list[concurrent.futures.Future], t0: float) -> Rollout:
 
         t1 = time.monotonic()
         per_ns_templates: dict[str, list[tuple[dict, dict]]] = {}
@@ -410,9 +420,8 @@ class Planner:
         self.timings["templates_dry_run"] = time.monotonic() - t1
 
         t2 = time.monotonic()
-        with concurrent.futures.ThreadPoolExecutor(max(1, self.concurrency), thread_name_prefix="pss-rollout") as pool:
-            answers = list(pool.map(self._answer, [inv.namespace for inv in inventories]))
-        self.timings["namespace_dry_run"] = time.monotonic() - t2
+        answers = [f.result() for f in pending]
+        self.timings["namespace_dry_run_wait"] = time.monotonic() - t2
 
         t3 = time.monotonic()
         plans = []
@@ -482,8 +491,8 @@ def apply_warn(cluster: Cluster, plans: Sequence[NamespacePlan]) -> list[dict]:
     for plan in plans:
         if plan.plan.value not in ("ready", "warn-first"):
             continue
-        wanted = {k: v for k, v in plan.labels_now.items()
-                  if k.startswith((label_key("warn"), label_key("audit")))}
+        wanted = sorted_labels({k: v for k, v in plan.labels_now.items()
+                                if k.startswith((label_key("warn"), label_key("audit")))})
         if not wanted:
             continue
         path = resource_path("Namespace", None, plan.namespace)

@@ -79,6 +79,7 @@ __all__ = [
     "policy_from_labels",
     "report",
     "server_check",
+    "sorted_labels",
     "summary",
     "target_labels",
 ]
@@ -628,7 +629,7 @@ class NamespacePlan:
         """What to fix before enforcing: each violating template, then the violating pods no violating
         template covers, grouped by owner and failing checks (``pods`` names them all)."""
         out = [{"object": t.ref, "pods": [], "checks": list(t.checks),
-                "when": f"{t.running} pod(s) running now" if t.running else "no pod now: its next one fails"}
+                "when": f"{t.running} pod(s) now" if t.running else "no pod now: its next one fails"}
                for t in self.violating_templates]
         covered = {t.ref for t in self.violating_templates}
         groups: dict[tuple, list[str]] = {}
@@ -639,7 +640,7 @@ class NamespacePlan:
             names = sorted(names)
             what = f"Pod/{names[0]}" + (f" and {len(names) - 1} more like it" if len(names) > 1 else "")
             out.append({"object": what + (f" (of {owner})" if owner else ""), "pods": names, "checks": list(checks),
-                        "when": "running now"})
+                        "when": "exists now"})
         return out
 
     def commands(self) -> dict[str, list[str]]:
@@ -750,7 +751,7 @@ def plan_namespace(namespace: str, labels: Mapping[str, str] | None, target: Lev
             now = {k: v for m in _modes_below(current, target, ("warn", "audit")) for k, v in _mode_labels(m, target).items()}
             later = _mode_labels("enforce", target)
     return NamespacePlan(namespace, labels, current, target, plan, why, check, answer, tuple(pods), tuple(templates),
-                         differences, now, later, tuple(notes))
+                         differences, sorted_labels(now), sorted_labels(later), tuple(notes))
 
 
 def _mode_labels(mode: str, target: LevelVersion) -> dict[str, str]:
@@ -771,6 +772,11 @@ def kubectl_label(namespace: str, labels: Mapping[str, str]) -> str:
     items = sorted(labels.items(), key=lambda kv: _label_order(kv[0]))
     return " ".join(["kubectl", "label", "--overwrite", "namespace", _shell(namespace),
                      *(_shell(f"{k}={v}") for k, v in items)])
+
+
+def sorted_labels(labels: Mapping[str, str]) -> dict[str, str]:
+    """``labels`` in mode order (enforce, audit, warn; each level before its version)."""
+    return dict(sorted(labels.items(), key=lambda kv: _label_order(kv[0])))
 
 
 def _label_order(key: str) -> tuple:

@@ -326,7 +326,8 @@ def test_apply_warn_labels_exactly_the_ready_and_warn_first_namespaces(plane, ad
         assert changed == {E + "warn": "restricted", E + "warn-version": "latest", E + "audit": "restricted",
                            E + "audit-version": "latest"}
         assert E + "enforce" not in after[ns]                    # never enforce
-    assert f"applied: {warn}: {E}warn: baseline -> restricted" in err
+    [line] = [x for x in err.splitlines() if x.startswith(f"applied: {warn}: ")]
+    assert f"{E}warn: baseline -> restricted" in line and f"{E}audit: (unset) -> restricted" in line
 
     # the next plan: the warn-first namespace still needs its fix; the ready one only needs enforce
     status, doc, _ = rollout(plane, "--to", "restricted", "--selector", "rollout-apply=yes")

@@ -281,7 +281,7 @@ def test_warn_first_labels_warn_and_audit_now_and_enforce_later():
     fixes = plan.fixes()
     assert {"object": "Pod/priv-0 and 2 more like it", "pods": ["priv-0", "priv-1", "priv-2"],
             "checks": ["privileged", "allowPrivilegeEscalation", "capabilities_restricted", "runAsNonRoot",
-                       "seccompProfile_restricted"], "when": "running now"} in fixes
+                       "seccompProfile_restricted"], "when": "exists now"} in fixes
     assert plan.top_checks(1) == [("allowPrivilegeEscalation", 5)]
 
 
