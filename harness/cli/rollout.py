@@ -3,7 +3,7 @@
     pss-harness rollout --to restricted [--version latest|v1.N] (NAMESPACE... | --selector S | --all)
                         [--kubeconfig FILE [--context C] | --k8s-version V [--seed PATH...]]
                         [--offline] [--format table|json|kustomize] [--apply warn [--yes]]
-                        [--exempt-runtime-class NAME]... [--settle SECONDS]
+                        [--exempt-runtime-class NAME]... [--settle SECONDS] [--bundle DIR]
 
 For each namespace it asks the server what labelling ``enforce`` at the target would do (a
 server-side dry-run of the label change: nothing persists; the server checks the existing pods,
@@ -73,6 +73,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--exempt-runtime-class", metavar="NAME", action="append", default=[],
                    help="a RuntimeClass the cluster exempts (probed by a dry-run unless --offline)")
     p.add_argument("--format", choices=("table", "json", "kustomize"), default="table")
+    p.add_argument("--bundle", metavar="DIR", help="also put the plan into the evidence bundle DIR (rollout.json, "
+                                                   "rollout.html; SHA256SUMS re-sealed; a new bundle if DIR holds none)")
     p.add_argument("--apply", choices=("warn",), help="label warn and audit at the target on ready/warn-first namespaces")
     p.add_argument("--yes", action="store_true", help="with --apply: do not ask for confirmation")
     p.add_argument("--settle", type=float, default=5.0, metavar="SECONDS",
@@ -156,6 +158,11 @@ def _rollout(args: argparse.Namespace) -> int:
     doc = report(rollout.plans, rollout.target, cluster=rollout.description, server_version=rollout.server_version,
                  offline=rollout.offline, runtime_classes=rollout.runtime_classes, timings=rollout.timings,
                  applied=applied)
+    if args.bundle:
+        from harness.reports.rollout import add_rollout
+
+        sums = add_rollout(args.bundle, doc)
+        print(f"rollout plan added to the evidence bundle {args.bundle} ({sums.name} rewritten)", file=sys.stderr)
     if args.format == "json":
         print(json.dumps(doc, indent=2))
     elif args.format == "kustomize":

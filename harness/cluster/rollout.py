@@ -37,11 +37,11 @@ import concurrent.futures
 import contextlib
 import copy
 import dataclasses
-import json
 import time
 from typing import Callable, Iterable, Iterator, Sequence
 
 from harness.cluster.client import Cluster, Response, resource_path
+from harness.cluster.runtime import Runtime, Submission
 from harness.core.errors import ClusterError, ClusterPermissionError, UsageError
 from harness.core.expectations import Policy
 from harness.core.kinds import KINDS, WORKLOAD_KINDS
@@ -86,7 +86,7 @@ class Target:
     description: str
     server_version: str
     server_minor: int
-    runtime: object | None = None          #: ``harness.cluster.runtime.Runtime`` (None: --offline)
+    runtime: "Runtime | None" = None       #: template dry-runs go through it (None: --offline)
     kubeconfig: str | None = None
 
 
@@ -169,12 +169,17 @@ def list_objects(cluster: Cluster, kind: str, namespace: str | None = None, sele
 
 
 def check_permissions(cluster: Cluster, namespaces: Sequence[str] | None) -> None:
-    """Raise ``ClusterPermissionError`` listing what the identity may not read or dry-run patch."""
+    """Raise ``ClusterPermissionError`` listing what the identity may not read or dry-run patch.
+
+    Each permission is asked cluster-wide first; only where that is refused, and namespaces were
+    named, in each of them.
+    """
     missing = []
-    scopes = list(namespaces) if namespaces else [None]
     for verb, group, resource in ROLLOUT_PERMISSIONS:
-        ns_scoped = resource != "namespaces"
-        if not all(cluster.can_i(verb, resource, group, namespace=ns if ns_scoped else None) for ns in scopes):
+        if cluster.can_i(verb, resource, group):
+            continue
+        if resource == "namespaces" or not namespaces or \
+                not all(cluster.can_i(verb, resource, group, namespace=ns) for ns in namespaces):
             missing.append(f"{verb} {resource}{' (' + group + ')' if group else ''}")
     if missing:
         who = cluster.whoami().get("username", "?")
@@ -356,9 +361,6 @@ class Planner:
 
     def _probe_and_dry_run(self, templates: list[tuple[str, dict, dict]], classes: set[str]):
         """Dry-run each template's pod and probe each RuntimeClass in the harness namespace enforcing the target."""
-        from harness.cluster.runtime import Submission
-        from harness.core.verdict import Observation
-
         rt = self.t.runtime
         policy = Policy(self.target.level, Mode.ENFORCE, self.target.version)
         probes = []
@@ -377,7 +379,7 @@ class Planner:
             if isinstance(res, BaseException):
                 observed.append(Observed("error", (), str(res)))
             else:
-                o: Observation = res.observation
+                o = res.observation
                 observed.append(Observed(o.outcome.value, tuple(sorted(o.checks)), o.message))
         return exempt, observed
 
@@ -581,7 +583,3 @@ def wait_for_pods(cluster: Cluster, namespace: str, count: int, timeout: float =
             raise ClusterError(f"namespace {namespace} has {len(pods)} pods after {timeout:.0f}s, expected {count}: "
                                "is the controller manager running?")
         time.sleep(0.1)
-
-
-def _json(obj) -> str:  # pragma: no cover - debugging aid
-    return json.dumps(obj, indent=2, sort_keys=True)

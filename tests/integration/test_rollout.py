@@ -339,8 +339,10 @@ def test_apply_warn_labels_exactly_the_ready_and_warn_first_namespaces(plane, ad
     assert "applied: nothing to label" in text   # the second apply changes nothing
 
 
-def test_the_table_and_the_kustomize_patch(plane, admin):
+def test_the_table_the_kustomize_patch_and_the_bundle(plane, admin, tmp_path):
     import yaml
+
+    from harness.reports.bundle import verify
 
     ns = namespace(admin, "ro-table")
     create(admin, ns, pod("priv", {"privileged": True}))
@@ -356,6 +358,10 @@ def test_the_table_and_the_kustomize_patch(plane, admin):
     assert yaml.safe_load(phase2["patches"][0]["patch"])["metadata"]["labels"] == \
         {E + "enforce": "restricted", E + "enforce-version": "latest"}
     assert phase1["patches"][0]["target"] == {"kind": "Namespace", "name": ns}
+    status, doc, err = rollout(plane, "--to", "restricted", ns, "--bundle", str(tmp_path / "evidence"))
+    assert verify(tmp_path / "evidence").ok and "rollout plan added to the evidence bundle" in err
+    assert json.loads((tmp_path / "evidence" / "rollout.json").read_text())["namespaces"][0]["plan"] == "warn-first"
+    assert f"priv: privileged, {R4}" in (tmp_path / "evidence" / "rollout.html").read_text()
 
 
 def test_errors_are_one_line(plane, admin):

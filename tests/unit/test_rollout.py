@@ -466,3 +466,26 @@ def test_gate_adds_the_never_schedule_gate_to_pods_and_templates():
         [{"name": "pss-harness.io/never-schedule"}]
     assert gate(pod) == pod   # once
     assert PolicyVersion.parse("v1.30") < LATEST
+
+
+# -- the evidence bundle ------------------------------------------------------------------------------
+
+def test_the_plan_goes_into_a_sealed_bundle(tmp_path):
+    from harness.reports.bundle import verify
+    from harness.reports.rollout import ROLLOUT_HTML, ROLLOUT_JSON, add_rollout
+
+    plans = [_plan({}, T1, T1_PODS, namespace="t1"), _plan({}, [], namespace="<b>odd</b>")]
+    doc = report(plans, RESTRICTED, cluster="embedded (Kubernetes v1.37.2)", server_version="v1.37.2", offline=False,
+                 runtime_classes={}, timings={})
+    sums = add_rollout(tmp_path / "bundle", doc)
+    assert verify(tmp_path / "bundle").ok and sums.name == "SHA256SUMS"
+    page = (tmp_path / "bundle" / ROLLOUT_HTML).read_text()
+    assert "priv-0 (and 2 other pods)" in page and "&lt;b&gt;odd&lt;/b&gt;" in page and "<b>odd</b>" not in page
+    assert "http" not in page.replace("https://pss-harness.dev", "")   # fetches nothing
+    assert json.loads((tmp_path / "bundle" / ROLLOUT_JSON).read_text())["summary"] == doc["summary"]
+    first = page
+    add_rollout(tmp_path / "bundle", doc)
+    assert (tmp_path / "bundle" / ROLLOUT_HTML).read_text() == first   # deterministic
+    (tmp_path / "bundle" / ROLLOUT_JSON).write_text("{}")
+    with pytest.raises(Exception, match="fails verification"):
+        add_rollout(tmp_path / "bundle", doc)
