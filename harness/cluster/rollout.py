@@ -396,7 +396,6 @@ class Planner:
             pool.shutdown(wait=True, cancel_futures=True)
 
     def _plan(self, inventories: list[_Inventory], pending: list[concurrent.futures.Future], t0: float) -> Rollout:
-
         t1 = time.monotonic()
         per_ns_templates: dict[str, list[tuple[dict, dict]]] = {}
         classes = set()
