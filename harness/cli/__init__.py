@@ -7,6 +7,8 @@
     pss-harness truth                          check the corpus's derived expectations against a server
                                                                                        (harness.cli.truth)
     pss-harness run [PYTEST-ARGS...]           the packaged attack corpus under pytest   (harness.cli.run)
+    pss-harness rollout --to LEVEL ...         a phased plan per namespace: warn first, then enforce
+                                                                                       (harness.cli.rollout)
 
 The top of the layering: it may import every other package. Each command module has
 ``add_parser(subparsers)`` and sets a ``handler``; heavy imports happen inside handlers so
@@ -34,6 +36,7 @@ COMMANDS: dict[str, str] = {
     "diff": "harness.cli.diff",
     "truth": "harness.cli.truth",
     "run": "harness.cli.run",
+    "rollout": "harness.cli.rollout",
 }
 
 

@@ -23,6 +23,10 @@ parenthesis), the split falls back to boundaries where an item visibly ends and 
 text begins. Nothing is ever
 dropped: text that maps to no check is reported in ``unknown``.
 
+``parse_reason_list(text, level, minor)`` reads a bare reason list, the form a namespace
+label change prints per group of pods (``privileged, runAsNonRoot != true``: reasons only, no
+details; ``k8s.io/pod-security-admission`` ``AggregateCheckResult.ForbiddenReason``).
+
 ``reasons_to_checks(reasons, level, minor)`` maps reason phrases to check IDs for the level and
 evaluated policy minor (two phrases, ``seccompProfile`` and ``procMount``, are shared by a
 baseline and a restricted check; the active set disambiguates). ``Violation.checks`` does that
@@ -57,6 +61,7 @@ __all__ = [
     "canonical_reason",
     "parse_checks",
     "parse_podsecurity_message",
+    "parse_reason_list",
     "reasons_to_checks",
     "split_items",
     "unquote_warning_header",
@@ -306,3 +311,19 @@ def _last_is_partial(body: str) -> bool:
     have lost its detail (every upstream check gives one) or part of its own phrase."""
     parts, depth = _depth_split(body)
     return depth > 0 or not parts[-1].endswith(")")
+
+
+def parse_reason_list(text: str, level: Level | str, minor: int, *, truncated: bool = False) -> CheckMapping:
+    """Map a bare ``reason, reason, ...`` list (no details) to check IDs at ``level`` / ``minor``.
+
+    Reason phrases hold no ``", "``, so the list splits there. With ``truncated`` (the text may have
+    been cut by the API server's 256-rune truncation) the last reason may be incomplete: it maps
+    only if no longer known phrase starts with it, and the mapping is marked ``truncated``.
+    """
+    text = text.rstrip("\r\n")
+    reasons = [r for r in text.split(", ")] if text.strip() else []
+    if truncated and reasons and reasons[-1].endswith(","):
+        reasons[-1] = reasons[-1][:-1]
+    reasons = [r for r in reasons if r]
+    mapping = reasons_to_checks(reasons, level, minor, partial_last=truncated)
+    return dataclasses.replace(mapping, truncated=truncated)
