@@ -111,7 +111,7 @@ def connect(kubeconfig: str | None, context: str | None, k8s_version: str | None
             progress(f"starting an embedded control plane ({k8s_version or 'default version'})")
             embedded = EmbeddedCluster(k8s_version, progress=progress).start()
             progress(f"Kubernetes {embedded.version} ready in {embedded.started_seconds:.1f}s")
-            kubeconfig, audit = str(embedded.kubeconfig), str(embedded.audit_log.path)
+            kubeconfig, audit = str(embedded.kubeconfig), str(embedded.audit_log)
             if seed_objects:
                 seeder = Cluster(kubeconfig)
                 try:
