@@ -267,7 +267,7 @@ def render_table(doc: dict, width: int = 0) -> str:
                      r["predicted"]["verdict"], obs["outcome"] if obs else "-", agree]
                     + ([short or "-"] if some_not_compared else [])
                     + [", ".join(r["predicted"]["checks"]) or "-", "; ".join(r["predicted"]["reasons"]) or "-"])
-    table = fit_table(rows, width, shrink=("SOURCE", "NAMESPACE", "NAME", "CHECKS", "REASONS", "NOT COMPARED"),
+    table = fit_table(rows, width, shrink=("REASONS", "CHECKS", "SOURCE", "NOT COMPARED", "NAME", "NAMESPACE"),
                       drop=("REASONS", "CHECKS", "NAMESPACE"), keep_end=("SOURCE",))
     lines = [f"policy {doc['level']}:{doc['version']} — target {doc['target']}", *table.lines]
     if table.dropped:

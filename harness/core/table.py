@@ -1,7 +1,8 @@
 """Plain-text tables fitted to a terminal width. Pure: imports nothing of the harness.
 
 ``fit_table`` lays out rows in left-aligned columns two spaces apart. When the natural width
-exceeds ``width``, the widest shrinkable column loses a character at a time (its cells end in
+exceeds ``width``, the shrinkable columns give up width in the order given, each down to
+``SOFT_MINIMUM`` characters, then the widest of them a character at a time (their cells end in
 ``…``) until the table fits; no column becomes narrower than its header, so the header never
 wraps (paths can be cut at the start instead). If even the headers do not fit, the columns named in ``drop`` are left out, in that
 order, and ``fit_table`` says which. ``width`` 0 (or less) means no limit: the output is not a
@@ -17,6 +18,7 @@ __all__ = ["ELLIPSIS", "Fitted", "fit_table", "truncate"]
 
 ELLIPSIS = "…"
 _GAP = "  "
+SOFT_MINIMUM = 16  #: what a shrinkable column keeps before the next one in ``shrink`` order gives up width
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,7 +42,8 @@ def fit_table(rows: Sequence[Sequence[str]], width: int, *, shrink: Sequence[str
               drop: Sequence[str] = (), keep_end: Sequence[str] = ()) -> Fitted:
     """Rows (the first is the header) as lines no longer than ``width``.
 
-    ``shrink``: headers of the columns that may be truncated (default: every column).
+    ``shrink``: headers of the columns that may be truncated, the first to give up width first
+    (default: every column, left to right).
     ``drop``: headers of the columns that may be left out, first to last, when the headers alone
     are too wide. ``keep_end``: headers of columns cut at the start instead (file paths: the
     file name matters more than the directory).
@@ -65,6 +68,12 @@ def fit_table(rows: Sequence[Sequence[str]], width: int, *, shrink: Sequence[str
                 dropped.append(name)
     widths = {i: natural(i) for i in keep}
     if width > 0:
+        # first the shrinkable columns in the order given, each down to a readable width, then
+        # all of them, the widest first, down to their headers
+        for name in shrink:
+            i = header.index(name) if name in header else -1
+            while i in widths and total(widths) > width and widths[i] > max(len(name), SOFT_MINIMUM):
+                widths[i] -= 1
         while total(widths) > width:
             candidates = [i for i in keep if header[i] in shrinkable and widths[i] > len(header[i])]
             if not candidates:
