@@ -95,7 +95,7 @@ def expected_outcome(kind: str, verdict: str) -> str:
 
 def not_compared(observed: dict, obj: dict) -> tuple[str, str]:
     """Why an observation that is not a PodSecurity verdict cannot be compared: (short, full)."""
-    outcome, status, message = observed["outcome"], observed["status"], observed["message"]
+    outcome, status, message = observed["outcome"], observed["status"], observed["message"].strip()
     said = f": {message}" if message else ""
     if outcome == Outcome.INVALID.value and status == 404:
         what = f"{obj.get('apiVersion', '?')} {obj.get('kind', '?')}"

@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
+from _cluster_export import build_export, release
 
 from harness.embedded import EmbeddedCluster
 
@@ -85,10 +87,6 @@ def test_pods_read_back_from_a_cluster_are_compared_on_their_podsecurity_verdict
     """#11.15: `kubectl get pods -o yaml | assess -` gave false DISAGREEs (a ServiceAccount, ephemeral
     containers, a Job's selector); now each object is made submittable, the changes are recorded,
     and every answer is a PodSecurity verdict that agrees with the prediction."""
-    import yaml
-
-    from tests.integration._cluster_export import build_export, release
-
     export = build_export(admin)
     try:
         text = yaml.safe_dump(export)  # as kubectl prints it
