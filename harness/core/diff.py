@@ -36,6 +36,7 @@ import json
 from typing import Callable, Iterable
 
 from harness.core.expectations import for_checks
+from harness.core.kinds import KIND_NAMES, WORKLOAD_KINDS
 from harness.core.model import DEFAULT_K8S_VERSION, Mode, Outcome
 from harness.core.table import fit_table
 
@@ -229,6 +230,14 @@ def exit_status(changes: list[Change], include_expected: bool = False) -> int:
     return 1 if kinds else 0
 
 
+def _kinds(kinds: list[str]) -> str:
+    if sorted(kinds) == sorted(KIND_NAMES):
+        return "every kind"
+    if sorted(kinds) == sorted(WORKLOAD_KINDS):
+        return f"{len(WORKLOAD_KINDS)} workload kinds"
+    return ", ".join(kinds)
+
+
 def _fmt(o: dict) -> str:
     return o["outcome"] + (f" ({', '.join(o['checks'])})" if o["checks"] else "")
 
@@ -253,8 +262,8 @@ def render_table(doc: dict, width: int = 0) -> str:
         for g in chosen:
             subject = g.get("scenario") or f"{g.get('source')}#{g.get('index')} {g.get('name', '')}".strip()
             rows.append([g["change"], subject, g["level"], g["mode"], g["from"]["outcome"], g["to"]["outcome"],
-                         ", ".join(g["kinds"])])
-        fitted = fit_table(rows, width, shrink=("SUBJECT", "KINDS"), drop=("MODE",), keep_end=("SUBJECT",))
+                         _kinds(g["kinds"])])
+        fitted = fit_table(rows, width, shrink=("KINDS", "SUBJECT"), drop=("MODE",), keep_end=("SUBJECT",))
         lines.append(fitted.lines[0])
         for g, line in zip(chosen, fitted.lines[1:]):
             lines.append(line)

@@ -185,6 +185,12 @@ def test_identical_changes_across_kinds_are_one_group_and_one_row():
     assert groups(doc["changes"]) == doc["groups"]
     rows = [line for line in render_table(doc).splitlines() if line.startswith("newly-admitted")]
     assert len(rows) == 2 and rows[0].rstrip().endswith("Deployment, Job")
+    from harness.core.kinds import WORKLOAD_KINDS
+
+    workloads = {("scenario", "s", kind, "", "baseline", "enforce"): Observed(W, ("sysctls",)) for kind in WORKLOAD_KINDS}
+    doc = document(Side(policy_version="v1.34"), Side(), compare(workloads, {k: Observed(A) for k in workloads},
+                                                                describe), 8)
+    assert len(doc["groups"]) == 1 and "  8 workload kinds" in render_table(doc)
 
 
 def test_the_table_fits_the_terminal():
