@@ -15,7 +15,9 @@ removal (``SubmittedChange``), so the server's answer is a PodSecurity verdict a
 * a Pod's ``spec.priorityClassName`` that the target cluster has no PriorityClass for: 403
   ``no PriorityClass with name ... was found``; removed. ``spec.priority`` and
   ``spec.preemptionPolicy``, which the Priority admission plugin computes from the class, are
-  removed when they differ from what the target computes (403 ``must not be provided``).
+  removed when they differ from what the target computes (403 ``must not be provided``). When
+  the caller cannot tell what the target has (``PriorityClassInfo(None)``: no permission to read
+  PriorityClasses), they are left as they are.
 * a Pod's ``spec.ephemeralContainers``: 422 ``cannot be set on create`` (kubectl debug adds them
   to a running pod). Removed; PodSecurity evaluates them, so the caller predicts the pod as
   submitted too.
