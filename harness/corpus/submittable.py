@@ -135,9 +135,12 @@ def _job(obj: dict) -> tuple[dict, list[SubmittedChange]]:
     if not isinstance(spec, dict) or spec.get("manualSelector") is True:
         return obj, []
     selector = spec.get("selector")
-    labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
+    template = spec.get("template") if isinstance(spec.get("template"), dict) else {}
+    meta = template.get("metadata") if isinstance(template.get("metadata"), dict) else {}
+    labels = meta.get("labels") if isinstance(meta.get("labels"), dict) else {}
     generated = [k for k in _JOB_UID_LABELS if k in labels]
-    matched = isinstance(selector, dict) and any(k in (selector.get("matchLabels") or {}) for k in _JOB_UID_LABELS)
+    match = selector.get("matchLabels") if isinstance(selector, dict) else None
+    matched = isinstance(match, dict) and any(k in match for k in _JOB_UID_LABELS)
     if not generated and not matched:
         return obj, []
     out = copy.deepcopy(obj)

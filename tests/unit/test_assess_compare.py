@@ -335,3 +335,13 @@ def test_without_a_terminal_nothing_is_cut(capsys, monkeypatch):
     main(["assess", str(EXPORT), "--level", "restricted", "--offline"])
     out = capsys.readouterr().out
     assert ELLIPSIS not in out and 'privileged (container "debugger" must not set' in out
+
+
+@pytest.mark.parametrize("obj", [
+    {"kind": "Pod", "spec": "x"}, {"kind": "Pod", "spec": {"ephemeralContainers": "x", "priorityClassName": 3}},
+    {"kind": "Job", "spec": {"template": ["x"], "selector": {"matchLabels": ["controller-uid"]}}},
+    {"kind": "Job", "spec": {"template": {"metadata": {"labels": "x"}}}}, {"kind": "Deployment"},
+])
+def test_prepare_never_raises_on_odd_shapes(obj):
+    sent, changes = prepare(obj, lambda name: PriorityClassInfo(False))
+    assert isinstance(changes, list)
