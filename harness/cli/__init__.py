@@ -26,7 +26,7 @@ import sys
 
 from harness.core.errors import HarnessError
 
-__all__ = ["COMMANDS", "build_parser", "main"]
+__all__ = ["COMMANDS", "build_parser", "main", "terminal_width"]
 
 #: command name -> the module that implements it
 COMMANDS: dict[str, str] = {
@@ -38,6 +38,15 @@ COMMANDS: dict[str, str] = {
     "run": "harness.cli.run",
     "rollout": "harness.cli.rollout",
 }
+
+
+def terminal_width() -> int:
+    """Columns of the terminal stdout is; 0 when stdout is not a terminal (piped, captured): nothing is cut."""
+    import shutil
+
+    if not (hasattr(sys.stdout, "isatty") and sys.stdout.isatty()):
+        return 0
+    return shutil.get_terminal_size(fallback=(0, 0)).columns
 
 
 def _version() -> str:

@@ -18,7 +18,8 @@ import dataclasses
 
 from harness.core.model import Level
 
-__all__ = ["CHECKS", "Check", "active_checks", "effective_check", "newest_minor", "reason_to_check"]
+__all__ = ["CHECKS", "Check", "active_checks", "effective_check", "newest_minor", "reason_to_check",
+           "variant_starts"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,3 +134,12 @@ def reason_to_check(reason: str, level: Level, minor: int) -> str | None:
         if c.reason == reason:
             return c.id
     return None
+
+
+def variant_starts(check_ids, lo: int, hi: int) -> list[int]:
+    """Policy minors ``m`` with ``lo < m <= hi`` at which a variant of one of ``check_ids`` starts.
+
+    A check's own start counts (``hostProbesAndHostLifecycle`` at 34), so does a restricted
+    check's that overrides a baseline one (``procMount_restricted`` at 35). Unknown IDs are ignored.
+    """
+    return sorted({v for cid in check_ids if cid in CHECKS for v in CHECKS[cid].versions if lo < v <= hi})

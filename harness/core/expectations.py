@@ -19,7 +19,7 @@ from harness.core.checks import effective_check, newest_minor
 from harness.core.model import LATEST, Level, Mode, Outcome, PolicyVersion
 from harness.core.scenario import Scenario
 
-__all__ = ["Expectation", "Policy", "auto_versions", "checks_at", "expected", "policy_minor"]
+__all__ = ["Expectation", "Policy", "auto_versions", "checks_at", "expected", "for_checks", "policy_minor"]
 
 WARN_FOLLOWS_ENFORCE_SINCE = 26  # server minor from which an enforce label also sets warn
 
@@ -89,13 +89,21 @@ def expected(scenario: Scenario, kind: str, policy: Policy, server_minor: int) -
         return Expectation(Outcome.INVALID, reason=f"API validation refuses it: {scenario.invalid}")
     minor = policy_minor(policy.version, server_minor)
     checks = checks_at(scenario, kind, policy.level, minor)
-    where = f"{policy.level}:{policy.version} (evaluated as v1.{minor})"
+    return for_checks(checks, kind, policy.mode, server_minor, f"{policy.level}:{policy.version} (evaluated as v1.{minor})")
+
+
+def for_checks(checks: frozenset[str], kind: str, mode: Mode, server_minor: int, where: str = "the policy") -> Expectation:
+    """What a server of ``server_minor`` answers for a ``kind`` object violating ``checks`` under ``mode``.
+
+    The mode rules of the module docstring; ``where`` names the policy in the reason.
+    """
+    checks = frozenset(checks)
     if not checks:
         return Expectation(Outcome.ADMITTED, reason=f"no check of {where} forbids it")
-    if policy.mode is Mode.AUDIT:
+    if mode is Mode.AUDIT:
         return Expectation(Outcome.ADMITTED, audit_checks=checks,
                            reason=f"audit mode admits it and records the violation of {where}")
-    if policy.mode is Mode.WARN:
+    if mode is Mode.WARN:
         return Expectation(Outcome.WARNED, checks, reason=f"warn mode admits it with a warning for {where}")
     if kind == "Pod":
         return Expectation(Outcome.DENIED, checks, reason=f"enforce mode denies Pods violating {where}")

@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
+from _cluster_export import build_export, release
 
 from harness.embedded import EmbeddedCluster
 
@@ -74,7 +76,70 @@ def test_an_exempt_runtime_class_is_a_disagreement_with_exit_4(tmp_path, schema_
         status, doc = assess(str(f), "--level", "baseline", "--kubeconfig", str(cluster.kubeconfig))
     schema_check(doc, "assess")  # a disagreement is a valid document too
     r = doc["results"][0]
-    assert r["predicted"] == {"verdict": "denied", "checks": ["privileged"]}
-    assert r["observed"]["outcome"] == "admitted" and r["agree"] is False
+    assert r["predicted"] == {"verdict": "denied", "checks": ["privileged"],
+                              "reasons": ['privileged (container "c" must not set securityContext.privileged=true)']}
+    assert r["observed"]["outcome"] == "admitted" and r["agree"] is False and r["not_compared"] is None
     assert doc["summary"]["disagreements"] == 1
     assert status == 4
+
+
+def test_pods_read_back_from_a_cluster_are_compared_on_their_podsecurity_verdict(embedded, admin, schema_check):
+    """#11.15: `kubectl get pods -o yaml | assess -` gave false DISAGREEs (a ServiceAccount, ephemeral
+    containers, a Job's selector); now each object is made submittable, the changes are recorded,
+    and every answer is a PodSecurity verdict that agrees with the prediction."""
+    export = build_export(admin)
+    try:
+        text = yaml.safe_dump(export)  # as kubectl prints it
+        for target in (["--kubeconfig", str(embedded.kubeconfig)], []):  # the same cluster, and a fresh one
+            status, doc = assess("-", "--level", "baseline", *target, stdin=text)
+            schema_check(doc, "assess")
+            results = {(r["kind"], r["name"]): r for r in doc["results"]}
+            assert len(results) == 9 and all(r["namespace"] == "team-a" for r in doc["results"])
+            for r in doc["results"]:
+                assert r["not_compared"] is None and r["agree"] is True, r
+            assert doc["summary"]["disagreements"] == doc["summary"]["not_compared"] == 0
+            web = next(r for (kind, name), r in results.items() if kind == "Pod" and name.startswith("web-"))
+            removed = [c["path"] for c in web["submitted_changes"]]
+            if target:  # the cluster has the PriorityClass: only the ServiceAccount goes
+                assert removed == ["spec.serviceAccountName", "spec.serviceAccount"]
+            else:       # a fresh cluster has none: the class and the values computed from it go too
+                assert removed == ["spec.serviceAccountName", "spec.serviceAccount", "spec.priorityClassName",
+                                   "spec.priority", "spec.preemptionPolicy"]
+            debug = results[("Pod", "debug-target")]
+            assert debug["predicted"]["checks"] == ["privileged"]  # its privileged ephemeral container ...
+            assert [c["path"] for c in debug["submitted_changes"]] == ["spec.ephemeralContainers"]
+            assert debug["predicted_submitted"]["verdict"] == "allowed" and debug["observed"]["outcome"] == "admitted"
+            assert results[("Pod", "node-agent")]["observed"]["outcome"] == "denied"
+            assert results[("Pod", "node-agent")]["predicted"]["reasons"] == [
+                "host namespaces (hostNetwork=true)", 'hostPath volumes (volume "root")']
+            job = results[("Job", "migrate")]
+            assert job["observed"]["outcome"] == "admitted" and job["submitted_changes"][0]["path"] == "spec.selector"
+            assert results[("Pod", "etcd-node-1")]["submitted_changes"] == []  # a mirror pod is sent as it is
+            assert status == 1  # two pods would be denied; no disagreement, nothing left uncompared
+    finally:
+        release(admin)
+
+
+def test_a_removed_api_and_an_invalid_object_are_not_compared(embedded, tmp_path, schema_check):
+    objects = [
+        {"apiVersion": "extensions/v1beta1", "kind": "Deployment", "metadata": {"name": "old-web"},
+         "spec": {"template": {"metadata": {"labels": {"app": "w"}},
+                               "spec": {"containers": [{"name": "c", "image": "registry.k8s.io/pause:3.10"}]}}}},
+        {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "no-image"}, "spec": {"containers": [{"name": "c"}]}},
+        {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "fine"},
+         "spec": {"containers": [{"name": "c", "image": "registry.k8s.io/pause:3.10"}]}},
+    ]
+    f = tmp_path / "in.json"
+    f.write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}))
+    status, doc = assess(str(f), "--level", "baseline", "--kubeconfig", str(embedded.kubeconfig))
+    schema_check(doc, "assess")
+    results = {r["name"]: r for r in doc["results"]}
+    old = results["old-web"]
+    assert (old["observed"]["outcome"], old["observed"]["status"], old["agree"]) == ("invalid", 404, None)
+    assert "does not serve extensions/v1beta1 Deployment" in old["not_compared"]
+    bad = results["no-image"]
+    assert (bad["observed"]["outcome"], bad["observed"]["status"], bad["agree"]) == ("invalid", 422, None)
+    assert "spec.containers[0].image: Required value" in bad["not_compared"]
+    assert results["fine"]["agree"] is True
+    assert doc["summary"]["disagreements"] == 0 and doc["summary"]["not_compared"] == 2
+    assert status == 6

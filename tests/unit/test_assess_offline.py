@@ -31,11 +31,19 @@ def test_json_contract_for_a_directory(capsys):
     by_name = {r["name"]: r for r in doc["results"]}
     assert set(by_name) == {"web", "node-agent", "debug", "nightly"}  # the Service has no pod template
     for r in doc["results"]:
-        assert set(r) == {"source", "index", "kind", "name", "predicted", "observed", "agree"}
+        assert set(r) == {"source", "index", "kind", "namespace", "name", "predicted", "submitted_changes",
+                          "predicted_submitted", "observed", "agree", "not_compared"}
         assert r["observed"] is None and r["agree"] is None
-    assert by_name["node-agent"]["predicted"] == {"verdict": "denied", "checks": ["hostNamespaces", "hostPathVolumes"]}
-    assert by_name["debug"]["predicted"] == {"verdict": "denied", "checks": ["capabilities_baseline"]}
+        assert r["not_compared"] is None and r["submitted_changes"] is None and r["predicted_submitted"] is None
+    assert by_name["node-agent"]["predicted"]["verdict"] == "denied"
+    assert by_name["node-agent"]["predicted"]["checks"] == ["hostNamespaces", "hostPathVolumes"]
+    assert by_name["debug"]["predicted"]["verdict"] == "denied"
+    assert by_name["debug"]["predicted"]["checks"] == ["capabilities_baseline"]
+    # the upstream reason text, one 'reason (detail)' per failing check, in message order
+    assert by_name["debug"]["predicted"]["reasons"] == ['non-default capabilities (container "c" must not include '
+                                                        '"NET_ADMIN" in securityContext.capabilities.add)']
     assert by_name["web"]["predicted"]["verdict"] == "allowed"
+    assert (by_name["web"]["namespace"], by_name["node-agent"]["namespace"]) == ("prod", "")  # the object's own
     assert by_name["debug"]["index"] == 0 and by_name["nightly"]["index"] == 1
     assert doc["summary"]["skipped"][0]["kind"] == "Service"
     assert status == 1  # --fail-on denied (default)
@@ -66,8 +74,10 @@ def test_pinned_version_changes_the_prediction(tmp_path, capsys):
     f.write_text(json.dumps(pod))
     _, old, _ = run(capsys, str(f), "--level", "baseline", "--version", "v1.31", "--offline", "--format", "json")
     _, new, _ = run(capsys, str(f), "--level", "baseline", "--version", "v1.32", "--offline", "--format", "json")
-    assert json.loads(old)["results"][0]["predicted"] == {"verdict": "denied", "checks": ["sysctls"]}
-    assert json.loads(new)["results"][0]["predicted"] == {"verdict": "allowed", "checks": []}
+    old_prediction = json.loads(old)["results"][0]["predicted"]
+    assert (old_prediction["verdict"], old_prediction["checks"]) == ("denied", ["sysctls"])
+    assert old_prediction["reasons"] == ['forbidden sysctls (net.ipv4.tcp_rmem)']
+    assert json.loads(new)["results"][0]["predicted"] == {"verdict": "allowed", "checks": [], "reasons": []}
 
 
 BAD_INPUTS = [

@@ -116,6 +116,9 @@ def test_the_vocabularies_are_the_codes():
         assert form["properties"]["change"]["enum"] == list(core_diff.CHANGE_CLASSES)
         assert form["properties"]["from"]["properties"]["outcome"]["enum"] == outcomes
         assert form["properties"]["level"]["enum"] == [lv.value for lv in Level]
+        assert form["properties"]["explanation"]["properties"]["label"]["enum"] == list(core_diff.EXPLANATION_LABELS)
+    for form in diff["properties"]["groups"]["items"]["oneOf"]:
+        assert form["properties"]["change"]["enum"] == list(core_diff.CHANGE_CLASSES)
     assert list(diff["properties"]["summary"]["properties"]) == list(core_diff.summary([], 0))
 
 
@@ -210,10 +213,14 @@ def test_a_diff_document_conforms(schema_check):
     before = {pod: o(Outcome.DENIED, ("hostPathVolumes",)), job: o(Outcome.ADMITTED), dep: o(Outcome.WARNED, ("a",))}
     after = {pod: o(Outcome.ADMITTED), job: o(Outcome.WARNED, ("runAsNonRoot",)), dep: o(Outcome.WARNED, ("b",)),
              ("scenario", "new", "Pod", "", "restricted", "audit"): o(Outcome.ADMITTED)}
-    changes = core_diff.compare(before, after, _describe)
+    relaxed = core_diff.Explanation("expected-relaxation", ("hostPathVolumes",), (35,))  # (not a real one)
+    explain = lambda key, info, a, b: relaxed if key == pod else None
+    changes = core_diff.compare(before, after, _describe, explain)
     assert {c.change for c in changes} == {"newly-admitted", "newly-denied", "checks-changed", "outcome-changed"}
     doc = core_diff.document(core_diff.Side(policy_version="v1.34"), core_diff.Side(), changes, len(after))
     schema_check(doc, "diff")
+    assert [c["explanation"] for c in doc["changes"] if c["explanation"]] == [relaxed.to_dict()]
+    assert doc["summary"]["expected"] == 1 and doc["summary"]["unexplained"] == 3 and len(doc["groups"]) == 4
     schema_check(json.loads(core_diff.to_json(doc)), "diff")
     schema_check(core_diff.document(core_diff.Side(policy_version="v1.36"), core_diff.Side(), [], 2), "diff")
 
@@ -262,6 +269,10 @@ def test_the_assess_and_diff_schemas_reject_broken_documents(capsys, schema_chec
     diff = core_diff.document(core_diff.Side(policy_version="v1.34"), core_diff.Side(), changes, 1)
     schema_check(diff, "diff")
     for path, value in ((("changes", 0, "change"), "newly-broken"), (("changes", 0, "to", "outcome"), "fine"),
-                        (("summary", "compared"), KeyError), (("changes", 0, "source"), "x.yaml")):
+                        (("summary", "compared"), KeyError), (("changes", 0, "source"), "x.yaml"),
+                        (("changes", 0, "explanation"), {"label": "expected-regression", "checks": [], "versions": [],
+                                                          "text": ""}),
+                        (("changes", 0, "explanation"), KeyError), (("groups", 0, "kinds"), []),
+                        (("summary", "expected"), KeyError)):
         with pytest.raises(jsonschema.ValidationError):
             schema_check(_set(diff, path, value), "diff")
