@@ -576,13 +576,15 @@ def infer(ns: NamespaceAnswers, facts: ClusterFacts, signatures: Signatures | No
     def unknown(why: str, source: str = "unknown") -> ModePosture:
         return ModePosture("unknown", source=source, evidence=why)
 
+    def none(why: str) -> tuple[ModePosture, ModePosture, ModePosture]:
+        e, w, a = (ModePosture("none", source=src[m], evidence=why) for m in MODES)
+        return e, w, a
+
     if facts.plugin == "disabled":
-        none = ModePosture("none", evidence=facts.plugin_evidence)
-        return posture(none, none, none, probe="ok")
+        return posture(*none(facts.plugin_evidence), probe="ok")
     if ns_exempt:
         w = next(w for w in ns.exemption.warnings if EXEMPT_WARNING.match(w))
-        none = ModePosture("none", evidence=f"exempt namespace: {w}")
-        return posture(none, none, none, exempt=("namespace",))
+        return posture(*none(f"exempt namespace: {w}"), exempt=("namespace",))
     if facts.runner_exempt:
         u = unknown(f"the runner identity {facts.runner!r} is exempt from PodSecurity: every probe it sends is "
                     "admitted unevaluated, so nothing can be proven for other identities; run the sweep as an "
@@ -595,8 +597,8 @@ def infer(ns: NamespaceAnswers, facts: ClusterFacts, signatures: Signatures | No
 
     r = read_pod_answer(ns.breakout)
     if r.exempt == "namespace":  # the exemption probe could not be read, but the audit event names it
-        none = ModePosture("none", evidence="exempt namespace: the breakout probe's audit event says exempt=namespace")
-        return posture(none, none, none, exempt=("namespace",))
+        return posture(*none("exempt namespace: the breakout probe's audit event says exempt=namespace"),
+                       exempt=("namespace",))
     exempt = tuple(f"runtimeClass:{n}" for n, v in sorted(facts.exempt_runtime_classes.items()) if v)
     if not facts.runtime_classes_listed:
         notes.append("RuntimeClasses could not be listed: runtimeClass exemptions were not probed")
