@@ -148,6 +148,8 @@ def _metrics(s: _Sender) -> dict[str, float] | None:
         return None
     out: dict[str, float] = {}
     for line in resp.body.splitlines():
+        if not line.startswith("pod_security_"):
+            continue
         m = _METRIC.match(line)
         if m:
             out[f"{m.group(1)}{{{m.group(2)}}}"] = float(m.group(3))

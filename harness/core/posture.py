@@ -163,6 +163,7 @@ class Answer:
     returned: Any = None           #: the object the server returned (2xx only)
     audit: Mapping[str, str] | None = None   #: PodSecurity audit annotations; None: no audit event read
     elapsed: float = 0.0
+    _reading: Any = dataclasses.field(default=None, compare=False, repr=False)  #: read_pod_answer's memo
 
     @classmethod
     def of(cls, probe: str, resp: Response, sent: Any) -> "Answer":
@@ -179,7 +180,8 @@ class Answer:
 
     def with_audit(self, annotations: Mapping[str, str] | None) -> "Answer":
         return dataclasses.replace(self, audit=None if annotations is None else
-                                   {k: v for k, v in annotations.items() if k.startswith(_AUDIT_PREFIX)})
+                                   {k: v for k, v in annotations.items() if k.startswith(_AUDIT_PREFIX)},
+                                   _reading=None)
 
     def to_dict(self) -> dict:
         return {"probe": self.probe, "request": {"method": self.method, "path": self.path, "query": dict(self.query),
@@ -217,6 +219,12 @@ def _psa_warning(warnings: Iterable[str]) -> tuple[str, tuple[tuple[str, str], .
 
 def read_pod_answer(answer: Answer) -> PodReading:
     """Classify a pod probe's answer by what it proves; anything unrecognised is an error, never a pass."""
+    if answer._reading is None:
+        object.__setattr__(answer, "_reading", _read_pod_answer(answer))
+    return answer._reading
+
+
+def _read_pod_answer(answer: Answer) -> PodReading:
     audit = answer.audit or {}
     extra = {"exempt": audit.get(_AUDIT_PREFIX + "exempt", ""),
              "enforce_policy": audit.get(_AUDIT_PREFIX + "enforce-policy", ""),
