@@ -2,7 +2,7 @@
 
     pss-harness namespaces [NAME... | --selector S] [--policy desired.yaml]
                            [--kubeconfig FILE [--context C]] [--audit-log FILE|!CMD]
-                           [--format table|json] [--concurrency N] [--settle SECONDS]
+                           [--format table|json] [--bundle DIR] [--concurrency N] [--settle SECONDS]
 
 For each namespace it sends side-effect-free probes (server-side dry-run pod creates and namespace
 updates; never a real write) and infers the effective policy per mode — enforce, warn, audit:
@@ -11,6 +11,7 @@ updates; never a real write) and infers the effective policy per mode — enforc
 ``--policy`` it checks the posture against a desired-state file and reports findings with stable
 ids (README: "Namespaces"). Without ``--kubeconfig`` it starts an embedded control plane.
 Audit mode needs the cluster's audit events (``--audit-log``); without them audit is ``unknown``.
+``--bundle DIR`` adds the sweep to an evidence bundle as its "Namespaces" section.
 
 Exit status: 0 every selected namespace meets the policy (without --policy: every enforce posture
 was proven); 1 findings (--policy); 4 without --policy, some posture could not be proven
@@ -45,6 +46,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--concurrency", type=int, default=8, metavar="N", help="requests in flight (default 8)")
     p.add_argument("--settle", type=float, default=5.0, metavar="SECONDS",
                    help="how long to retry transient answers and label/behaviour disagreements (default 5)")
+    p.add_argument("--bundle", metavar="DIR", help="add the sweep as the Namespaces section of this evidence bundle "
+                                                   "(a new bundle if DIR holds none), sealed again")
     p.add_argument("--today", metavar="YYYY-MM-DD", help=argparse.SUPPRESS)  # fixed date for exemption expiry
     p.set_defaults(handler=_namespaces)
 
@@ -86,6 +89,11 @@ def _namespaces(args: argparse.Namespace) -> int:
     except ClusterError as exc:
         print(f"pss-harness: error: {exc}", file=sys.stderr)
         return EXIT_CLUSTER
+    if args.bundle:
+        from harness.reports.namespaces import add_namespaces
+
+        add_namespaces(args.bundle, doc)
+        print(f"pss-harness: Namespaces section written to {args.bundle} (sealed)", file=sys.stderr)
     print(json.dumps(doc, indent=2) if args.format == "json" else table(doc))
     return exit_status(doc)
 

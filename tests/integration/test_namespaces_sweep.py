@@ -487,3 +487,54 @@ def test_a_plane_without_podsecurity_is_named_and_nothing_passes(capsys, tmp_pat
     assert {n: posture(e)[:3] for n, e in by_namespace(doc).items()} == \
         {n: ("none", "none", "none") for n in ("locked", *SYSTEM)}
     assert all(v == ["plugin-disabled"] for v in findings(doc).values()) and len(findings(doc)) == 5
+
+
+# -- pytest mode and the evidence bundle ------------------------------------------------------------
+
+def test_pytest_mode_one_item_per_namespace_and_rule_and_a_sealed_section(traps, tmp_path):
+    import xml.etree.ElementTree as ET
+
+    plane = traps["plane"]
+    reports = tmp_path / "reports"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", f"--psa-namespaces={traps['policy']}", "-p", "no:cacheprovider", "-q",
+         "-n", "2", "--kubeconfig", str(plane.kubeconfig), "--audit-log", str(plane.audit_log.path),
+         "-o", f"psa_reports={reports}", "--rootdir", str(REPO), "-c", str(REPO / "pyproject.toml"),
+         f"--alluredir={tmp_path / 'allure'}", f"--junitxml={tmp_path / 'junit.xml'}"],
+        cwd=REPO, capture_output=True, text=True, timeout=600)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out[-3000:]
+    # today's date decides expiry here (no --today): the expired entry expired in 2020 either way
+    cases = ET.parse(tmp_path / "junit.xml").getroot().iter("testcase")
+    got = {}
+    for case in cases:
+        props = {p.get("name"): p.get("value") for p in case.iter("property")}
+        failed = case.find("failure") is not None
+        findings_ = [] if props["findings"] == "none" else sorted(props["findings"].split(","))
+        assert failed == bool(findings_), case.get("name")
+        got[(props["namespace"], props["rule"])] = findings_
+    assert got == EXPECTED_FINDINGS
+    (bundle_dir,) = (reports / "evidence").iterdir()
+    verify = subprocess.run([sys.executable, "-m", "harness", "report", "verify", str(bundle_dir)], cwd=REPO,
+                            capture_output=True, text=True)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    doc = json.loads((bundle_dir / "namespaces.json").read_text())
+    validate(doc)
+    page = (bundle_dir / "namespaces.html").read_text()
+    assert "exemption-expired" in page and "5.2.1" in page and "does not support dry run" in page
+    assert "<script" not in page and "http://" not in page and plane.server not in page
+
+
+def test_cli_bundle_section_is_sealed_and_tamper_evident(traps, tmp_path, capsys):
+    plane = traps["plane"]
+    out = tmp_path / "bundle"
+    code, _ = run_cli("--kubeconfig", str(plane.kubeconfig), "--selector", "tier=tenant", "--bundle", str(out),
+                      capsys=capsys)
+    assert code == 0
+    from harness.reports import bundle
+
+    assert bundle.verify(out).ok
+    html_page = out / "namespaces.html"
+    html_page.write_text(html_page.read_text().replace("bulk-000", "bulk-999"))
+    v = bundle.verify(out)
+    assert not v.ok and v.changed == ("namespaces.html",)
