@@ -628,10 +628,12 @@ def infer(ns: NamespaceAnswers, facts: ClusterFacts, signatures: Signatures | No
             minor = PolicyVersion.parse(version).resolve(facts.newest_minor) if version else None
             confirmed = span is not None and minor is not None and span[0] <= minor <= span[1]
         ev = f"the breakout probe was denied: violates PodSecurity \"{r.policy}\""
-        if confirmed is False:
-            notes.append(f"the denial names {r.policy} but its items match policy minors "
-                         f"{'none' if span is None else f'v1.{span[0]}..v1.{span[1]}'}: the evaluated version is not "
-                         "the printed one")
+        if confirmed is False and span is None:
+            notes.append(f"the denial names {r.policy} but its items match no policy minor for the probe as sent: "
+                         "a mutating webhook may have changed the probe, or the server evaluates differently")
+        elif confirmed is False:
+            notes.append(f"the denial names {r.policy} but its items match policy minors v1.{span[0]}..v1.{span[1]}: "
+                         "the evaluated version is not the printed one")
         enforce = ModePosture("proven", level, version, src["enforce"], ev, span, confirmed)
         warn = _warn_under_enforce(ns, level, version, src["warn"])
         return posture(enforce, warn, audit, exempt=exempt, mutated=mutated, agree=_agree(labels, level, version))
