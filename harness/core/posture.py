@@ -63,6 +63,8 @@ __all__ = [
     "exemption_probe_labels",
     "infer",
     "label_expectation",
+    "mutations",
+    "namespace_exempt",
     "plugin_probe_labels",
     "read_pod_answer",
     "with_runtime_class",
