@@ -4,6 +4,8 @@
     pss-harness report verify|build|merge      evidence bundles             (harness.cli.report)
     pss-harness assess PATH...                 would a policy refuse these manifests  (harness.cli.assess)
     pss-harness diff                           what changes between two sides         (harness.cli.diff)
+    pss-harness namespaces [--policy F]        the effective enforcement of the cluster's namespaces
+                                                                                       (harness.cli.namespaces)
     pss-harness truth                          check the corpus's derived expectations against a server
                                                                                        (harness.cli.truth)
     pss-harness run [PYTEST-ARGS...]           the packaged attack corpus under pytest   (harness.cli.run)
@@ -37,6 +39,7 @@ COMMANDS: dict[str, str] = {
     "truth": "harness.cli.truth",
     "run": "harness.cli.run",
     "rollout": "harness.cli.rollout",
+    "namespaces": "harness.cli.namespaces",
 }
 
 

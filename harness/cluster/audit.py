@@ -16,11 +16,12 @@ import shlex
 import subprocess
 import threading
 from pathlib import Path
+from typing import Iterator
 
 from harness.core.errors import ClusterError, UsageError
 from harness.core.polling import PollTimeout, poll
 
-__all__ = ["AuditSource"]
+__all__ = ["AuditSource", "log_end", "read_events"]
 
 
 class AuditSource:
@@ -94,3 +95,27 @@ class AuditSource:
                         what=f"audit event {audit_id}")[1]
         except PollTimeout:
             return None
+
+
+def log_end(path: str | os.PathLike) -> int:
+    """The current end of a JSON-lines audit log (0 if it does not exist yet): pass it as ``since``."""
+    try:
+        return Path(path).stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
+def read_events(path: str | os.PathLike, since: int = 0) -> Iterator[dict]:
+    """Every complete event written to the log from byte ``since`` on, decoded (for tests and traces)."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(since)
+            for raw in fh:
+                if raw.endswith(b"\n"):
+                    try:
+                        yield json.loads(raw)
+                    except ValueError:
+                        continue
+    except FileNotFoundError:
+        return
+

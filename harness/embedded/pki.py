@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-__all__ = ["write_pki"]
+__all__ = ["issue_serving_cert", "write_pki"]
 
 _SERVING_NAMES = ["localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
                   "kubernetes.default.svc.cluster.local"]
@@ -78,4 +78,18 @@ def write_pki(directory: Path) -> dict[str, Path]:
         path.write_bytes(data)
         path.chmod(0o600)
         paths[name] = path
+    return paths
+
+
+def issue_serving_cert(directory: Path, name: str) -> tuple[Path, Path]:
+    """Sign a serving pair for 127.0.0.1/localhost with the CA in ``directory``; return ``(cert, key)`` paths."""
+    ca = x509.load_pem_x509_certificate((directory / "ca.crt").read_bytes())
+    ca_key = serialization.load_pem_private_key((directory / "ca.key").read_bytes(), password=None)
+    key = _key()
+    sans = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+    cert = _cert(name, key, ca.subject, ca_key, ca=False, sans=sans)
+    paths = (directory / f"{name}.crt", directory / f"{name}.key")
+    paths[0].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    paths[1].write_bytes(_pem_key(key))
+    paths[1].chmod(0o600)
     return paths

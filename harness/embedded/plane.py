@@ -36,11 +36,11 @@ from typing import Sequence
 import yaml
 
 from harness.embedded.builder import Binaries, Progress, build, _stderr
-from harness.embedded.pki import write_pki
+from harness.embedded.pki import issue_serving_cert, write_pki
 from harness.core.errors import ControlPlaneError, UsageError
 from harness.core.polling import PollTimeout, poll
 
-__all__ = ["EmbeddedCluster", "Exemptions", "Identity", "PodSecurityDefaults"]
+__all__ = ["AUDIT_EVERYTHING", "EmbeddedCluster", "Exemptions", "Identity", "PodSecurityDefaults"]
 
 _LEVELS = ("privileged", "baseline", "restricted")
 _live: "set[EmbeddedCluster]" = set()
@@ -116,6 +116,7 @@ class EmbeddedCluster:
         pod_security: bool = True,
         controller_manager: bool = True,
         extra_apiserver_args: Sequence[str] = (),
+        audit_policy: dict | None = None,
         ready_timeout: float = 90.0,
         workdir: Path | None = None,
         keep_workdir: bool = False,
@@ -128,6 +129,7 @@ class EmbeddedCluster:
         self.pod_security = pod_security
         self.controller_manager = controller_manager
         self.extra_apiserver_args = tuple(extra_apiserver_args)
+        self.audit_policy = audit_policy  #: None: the default (workload writes at Metadata level)
         self.ready_timeout = ready_timeout
         self.keep_workdir = keep_workdir
         self.die_with_parent = die_with_parent
@@ -157,6 +159,15 @@ class EmbeddedCluster:
     @property
     def ca_file(self) -> Path:
         return self._path("pki/ca.crt")
+
+    @property
+    def etcd_url(self) -> str:
+        """etcd's client URL (plain HTTP on loopback; its JSON gateway serves ``/v3/kv/*``)."""
+        return f"http://127.0.0.1:{self.ports['etcd']}"
+
+    def serving_cert(self, name: str) -> tuple[Path, Path]:
+        """A serving certificate and key for 127.0.0.1 signed by the cluster CA (for a test webhook)."""
+        return issue_serving_cert(self._path("pki"), name)
 
     @property
     def audit_log(self) -> Path:
@@ -257,7 +268,7 @@ class EmbeddedCluster:
         tokens = "".join(f'{i.token},{i.name},{i.name},"{",".join(i.groups)}"\n' for i in self.identities.values())
         _write_private(wd / "tokens.csv", tokens)
         (wd / "admission.yaml").write_text(yaml.safe_dump(self._admission_config(), sort_keys=False))
-        (wd / "audit-policy.yaml").write_text(yaml.safe_dump(_AUDIT_POLICY, sort_keys=False))
+        (wd / "audit-policy.yaml").write_text(yaml.safe_dump(self.audit_policy or _AUDIT_POLICY, sort_keys=False))
         _write_private(wd / "kubeconfig", yaml.safe_dump(self._kubeconfig(["admin", "alice", "bob"]), sort_keys=False))
         _write_private(wd / "controller-manager.kubeconfig",
                        yaml.safe_dump(self._kubeconfig(["controller-manager"]), sort_keys=False))
@@ -463,3 +474,6 @@ _AUDIT_POLICY = {
         {"level": "None"},
     ],
 }
+#: an audit policy recording every request (Metadata level), e.g. to prove what an identity sent
+AUDIT_EVERYTHING = {"apiVersion": "audit.k8s.io/v1", "kind": "Policy", "omitStages": ["RequestReceived"],
+                    "rules": [{"level": "Metadata"}]}

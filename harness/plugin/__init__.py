@@ -3,7 +3,8 @@
 May import everything but the CLI. Its modules: ``options`` (the one config object from CLI, env
 and ini), ``collect`` (scenario files as items), ``session`` (per-process state: target, runtime,
 preflight), ``evidence`` (records written by hooks, never by tests) and ``allure`` (labels and
-attachments). Nothing here decides a verdict; that is ``harness.core``.
+attachments), and ``namespaces`` (the namespace sweep as items, ``--psa-namespaces``). Nothing here
+decides a verdict; that is ``harness.core``.
 
 Target: ``--kubeconfig``/``--context`` (or ``PSS_HARNESS_KUBECONFIG``) names an existing cluster;
 otherwise an embedded control plane is started once, in the controlling process, and shared
@@ -28,6 +29,9 @@ from harness.plugin.session import (STATE, RunState, install_sigterm, is_worker,
 from harness.plugin.session import current_runtime as session_runtime
 
 __all__ = ["runtime_for"]
+
+#: the namespace sweep's pytest mode (--psa-namespaces) lives in its own module
+pytest_plugins = ["harness.plugin.namespaces"]
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     add_options(parser)
