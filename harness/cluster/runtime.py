@@ -125,21 +125,37 @@ class Runtime:
         return result
 
     def execute_many(self, work: list["Submission"]) -> list[Execution | BaseException]:
-        """Execute submissions concurrently; results (or the exception each raised) in ``work`` order."""
+        """Execute submissions concurrently; results (or the exception each raised) in ``work`` order.
+
+        Raises the namespace error of the first policy whose namespace cannot be made ready (all or
+        nothing: ``assess`` and the fuzzer report it as a cluster error); ``submit_many`` gives it per item.
+        """
+        self.namespaces([w.policy for w in work])
         return [f.result() for f in self.submit_many(work)]
 
     def submit_many(self, work: list["Submission"]) -> list[concurrent.futures.Future]:
         """Start submissions on the pool; one future per submission, never raising.
 
-        Namespaces are prepared first, in the calling thread. Each submission still makes its
-        own request and gets its own observation (with its audit event); a caller judging the
-        first results while later ones are in flight keeps the API server and this process busy.
+        Namespaces are prepared first, in the calling thread. A submission whose policy's namespace
+        could not be made ready gets a future holding that error (the same message for every item
+        of the policy, at once: ``harness.cluster.namespaces``); the others are sent. Each
+        submission makes its own request and gets its own observation (with its audit event); a
+        caller judging the first results while later ones are in flight keeps the API server and
+        this process busy.
         """
-        self.namespaces([w.policy for w in work])
+        failures = self.ns.prepare([w.policy for w in work])
         if self._pool is None:
             self._pool = concurrent.futures.ThreadPoolExecutor(max(1, self.concurrency),
                                                                thread_name_prefix="pss-submit")
-        return [self._pool.submit(_capture, self._execute_one, w) for w in work]
+        futures = []
+        for w in work:
+            if w.policy in failures:
+                failed: concurrent.futures.Future = concurrent.futures.Future()
+                failed.set_result(failures[w.policy])
+                futures.append(failed)
+            else:
+                futures.append(self._pool.submit(_capture, self._execute_one, w))
+        return futures
 
     def _execute_one(self, w: "Submission") -> Execution:
         result = self._send(w)
