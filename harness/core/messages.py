@@ -41,7 +41,9 @@ updates and ``generateName``, whose generated name is printed)::
 
 Every other layer's refusal has another prefix after ``is forbidden: `` (``ValidatingAdmissionPolicy
 'p' with binding 'b' denied request: ``, ``exceeded quota: ``, ...) or none (``admission webhook
-"w" denied the request: ``). ``podsecurity_warning`` accepts a warning only when it *starts* with
+"w" denied the request: ``). The out-of-tree PodSecurity webhook's form (``admission webhook "pod-security-webhook.kubernetes.io"
+denied the request: ...``) is read by the parser but not attributed: the harness tests the built-in
+plugin, whose audit annotations confirm it. ``podsecurity_warning`` accepts a warning only when it *starts* with
 ``would violate PodSecurity "<level>:<version>": `` (a ValidatingAdmissionPolicy's ``Warn`` action
 prints ``Validation failed for ValidatingAdmissionPolicy 'p' with binding 'b': `` first).
 
