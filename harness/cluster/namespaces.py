@@ -8,9 +8,10 @@ from an informer cache, so a fresh namespace's labels are not in effect at once)
 ``--psa-namespace-map`` it uses the user's namespaces instead, after checking their labels, and
 never creates or deletes any. A policy whose namespace cannot be made ready is recorded with its
 error, once, and every later item of that policy fails at once with the same message (never a
-``409 AlreadyExists`` from creating it again, nor another wait for the probe's deadline). ``sweep_orphans`` deletes namespaces other runs left behind (a
-crashed run cannot clean up) once they are older than the sweep age; ``cleanup`` deletes this
-process's own unless ``--keep-namespaces``.
+``409 AlreadyExists`` from creating it again, nor another wait for the probe's deadline).
+``sweep_orphans`` deletes namespaces other runs left behind (a crashed run cannot clean up) once
+they are older than the sweep age; ``cleanup`` deletes this process's own unless
+``--keep-namespaces``.
 
 The readiness probe (``await_policy``) names what kept PodSecurity's answer from showing, in one
 message: a ValidatingAdmissionPolicy, a webhook, a quota (``harness.core.verdict`` attributes

@@ -28,6 +28,11 @@ evaluated policy minor (two phrases, ``seccompProfile`` and ``procMount``, are s
 baseline and a restricted check; the active set disambiguates). ``Violation.checks`` does that
 for a parsed message, so that a reason cut short by truncation is not mistaken for another.
 
+``parse_checks(text, server_minor)`` does both in one step and gives the ``ParsedViolation`` that
+verdicts compare (``harness.core.verdict``), the fuzzer checks (``harness.fuzz``) and the truth
+run reads: the policy the message states, its check IDs, the reasons that map to none, and
+whether (and where) the text was cut. This module is the only PodSecurity message parser.
+
 **Attribution is anchored.** ``parse_podsecurity_message`` finds the PodSecurity part anywhere in a
 text (a kubectl error line, a ``FailedCreate`` event), which is right for reading but not for
 deciding who refused a request: a ValidatingAdmissionPolicy or a webhook may quote PodSecurity's
@@ -41,16 +46,12 @@ updates and ``generateName``, whose generated name is printed)::
 
 Every other layer's refusal has another prefix after ``is forbidden: `` (``ValidatingAdmissionPolicy
 'p' with binding 'b' denied request: ``, ``exceeded quota: ``, ...) or none (``admission webhook
-"w" denied the request: ``). The out-of-tree PodSecurity webhook's form (``admission webhook "pod-security-webhook.kubernetes.io"
-denied the request: ...``) is read by the parser but not attributed: the harness tests the built-in
-plugin, whose audit annotations confirm it. ``podsecurity_warning`` accepts a warning only when it *starts* with
-``would violate PodSecurity "<level>:<version>": `` (a ValidatingAdmissionPolicy's ``Warn`` action
-prints ``Validation failed for ValidatingAdmissionPolicy 'p' with binding 'b': `` first).
-
-``parse_checks(text, server_minor)`` does both in one step and gives the ``ParsedViolation`` that
-verdicts compare (``harness.core.verdict``), the fuzzer checks (``harness.fuzz``) and the truth
-run reads: the policy the message states, its check IDs, the reasons that map to none, and
-whether (and where) the text was cut. This module is the only PodSecurity message parser.
+"w" denied the request: ``). The out-of-tree PodSecurity webhook's form (``admission webhook
+"pod-security-webhook.kubernetes.io" denied the request: ...``) is read by the parser but not
+attributed: the harness tests the built-in plugin, whose audit annotations confirm it.
+``podsecurity_warning`` accepts a warning only when it *starts* with ``would violate PodSecurity
+"<level>:<version>": `` (a ValidatingAdmissionPolicy's ``Warn`` action prints ``Validation failed
+for ValidatingAdmissionPolicy 'p' with binding 'b': `` first).
 
 May import: ``harness.core.checks``, ``harness.core.expectations`` (the policy minor a server
 evaluates) and ``harness.core.model``.

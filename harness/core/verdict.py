@@ -72,7 +72,7 @@ class Observation:
     audit_id: str = ""
     audit_annotations: dict[str, str] | None = None  #: None: no audit event was looked up
     audit_violation: ParsedViolation | None = None
-    denied_by: str | None = None                   #: who refused: "PodSecurity", "ValidatingAdmissionPolicy 'p' (binding 'b')", ...
+    denied_by: str | None = None                   #: who refused: "PodSecurity", "ResourceQuota 'q'", ... (refused_by)
     attribution: str = ""                          #: why a refusal quoting PodSecurity was not attributed to it
 
     @property
