@@ -28,6 +28,7 @@ from harness.cluster.seam import ClusterAPI
 from harness.core.answers import Response
 from harness.core.expectations import Policy, expected
 from harness.core.kinds import CONTROLLER_KINDS, as_kind
+from harness.core.messages import podsecurity_event_denial
 from harness.core.model import LATEST, Level, Mode, Outcome
 from harness.core.polling import PollTimeout, poll
 from harness.core.settings import HarnessConfig
@@ -205,12 +206,14 @@ class Runtime:
         return Execution(ns, request, manifest, obs, started, time.monotonic() - t0, controller)
 
     def _await_failed_create(self, ns: str, name: str, timeout: float = 45.0) -> dict:
-        """Wait for the controller's ``FailedCreate`` event carrying the PodSecurity denial."""
+        """Wait for the controller's ``FailedCreate`` event carrying the PodSecurity denial (its exact form:
+        an event quoting a policy's copy of it does not count)."""
         def failed_create() -> dict | None:
             for ev in self.cluster.events(ns):
                 involved = ev.get("involvedObject", {}).get("name", "")
                 msg = ev.get("message", "")
-                if ev.get("reason") == "FailedCreate" and involved.startswith(name) and "PodSecurity" in msg:
+                if ev.get("reason") == "FailedCreate" and involved.startswith(name) and \
+                        podsecurity_event_denial(msg, self.server_minor) is not None:
                     return {"reason": "FailedCreate", "object": f"{ev['involvedObject'].get('kind')}/{involved}",
                             "message": msg}
             return None

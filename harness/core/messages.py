@@ -44,6 +44,8 @@ updates and ``generateName``, whose generated name is printed)::
       HTTP 403, reason Forbidden, message exactly
       pods "<name>" is forbidden: violates PodSecurity "<level>:<version>": <items>
 
+``podsecurity_event_denial`` holds a controller's ``FailedCreate`` event to the same form, after the
+controller's own prefix (``Error creating: ``, or ``create Pod <p> in StatefulSet <s> failed error: ``).
 Every other layer's refusal has another prefix after ``is forbidden: `` (``ValidatingAdmissionPolicy
 'p' with binding 'b' denied request: ``, ``exceeded quota: ``, ...) or none (``admission webhook
 "w" denied the request: ``). The out-of-tree PodSecurity webhook's form (``admission webhook
@@ -78,6 +80,7 @@ __all__ = [
     "parse_checks",
     "parse_podsecurity_message",
     "podsecurity_denial",
+    "podsecurity_event_denial",
     "podsecurity_warning",
     "reasons_to_checks",
     "split_items",
@@ -91,6 +94,9 @@ _HEAD = re.compile(r'(would violate|violates) PodSecurity '
                    r'"(privileged|baseline|restricted):(latest|v1\.(?:0|[1-9]\d*))": ')
 #: the exact head of a PodSecurity denial: a pod's resource and (validated or generated) name
 _DENIAL_PREFIX = re.compile(r'pods "[a-z0-9]([a-z0-9.-]*[a-z0-9])?" is forbidden: ')
+#: what a controller puts before the error in its ``FailedCreate`` event (ReplicaSet, ReplicationController, Job,
+#: DaemonSet: ``Error creating: ``; StatefulSet: ``create Pod <pod> in StatefulSet <set> failed error: ``)
+_EVENT_PREFIX = re.compile(r"(?:Error creating: |[Cc]reate Pod \S+ in StatefulSet \S+ failed error: )?")
 _WARNING_HEADER = re.compile(r'^\s*(\d{3}) (\S+) "((?:[^"\\]|\\.)*)("?)')
 
 #: reason phrases as printed -> the phrase ``harness.core.checks`` registers (plural forms upstream prints)
@@ -190,6 +196,20 @@ def podsecurity_denial(status: int, reason: str, message: str, server_minor: int
     if head is None or head.group(1) != "violates":
         return None
     return parse_checks(message, server_minor)
+
+
+def podsecurity_event_denial(message: str, server_minor: int) -> ParsedViolation | None:
+    """The PodSecurity denial a controller's ``FailedCreate`` event reports, on the exact form (the
+    controller's prefix, checked against kube-apiserver v1.37, then the denial from its first character);
+    ``None`` for an event that merely quotes one (a policy's copy after ``is forbidden: ...``)."""
+    if not message:
+        return None
+    start = _EVENT_PREFIX.match(message).end()
+    m = _DENIAL_PREFIX.match(message, start)
+    head = _HEAD.match(message, m.end()) if m else None
+    if head is None or head.group(1) != "violates":
+        return None
+    return parse_checks(message[start:], server_minor)
 
 
 def podsecurity_warning(text: str, server_minor: int) -> ParsedViolation | None:

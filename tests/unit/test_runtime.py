@@ -250,3 +250,24 @@ def test_items_of_a_policy_whose_namespace_failed_fail_at_once_and_the_others_ru
         rt.execute_many(work)
     rt.cleanup()
     assert sorted(fake.deleted_namespaces()) == sorted([NS, "pss-rt-main-baseline-warn-latest"])
+
+
+def test_a_failed_create_event_counts_only_with_podsecurity_s_exact_denial():
+    """#11.9 on the --live controller path: a ValidatingAdmissionPolicy's copy of the denial is not PodSecurity's."""
+    from harness.core.messages import podsecurity_event_denial
+
+    denial = 'pods "d-5d8f-x1" is forbidden: violates PodSecurity "baseline:latest": privileged (container "c" must ' \
+             'not set securityContext.privileged=true)'
+    # the forms kube-apiserver v1.37's controllers write (ReplicaSet/Job/RC, StatefulSet)
+    assert podsecurity_event_denial(f"Error creating: {denial}", 37).checks == {"privileged"}
+    assert podsecurity_event_denial(f"create Pod d-0 in StatefulSet d failed error: {denial}", 37) is not None
+    copied = f"Error creating: pods \"d-5d8f-x1\" is forbidden: ValidatingAdmissionPolicy 'c' with binding 'b' " \
+             f"denied request: {denial}"
+    assert podsecurity_event_denial(copied, 37) is None
+    fake = FakeCluster()
+    rt = runtime(fake, live=True)
+    ns = rt.namespace(RESTRICTED)
+    fake.events_by_ns[ns] = [{"reason": "FailedCreate", "involvedObject": {"kind": "ReplicaSet", "name": "d-5d8f"},
+                              "message": copied}]
+    assert rt._await_failed_create(ns, "d", timeout=0.1)["reason"] is None
+    rt.cleanup()
