@@ -65,7 +65,7 @@ def _cluster_down(args: argparse.Namespace) -> int:
 
 
 def _cluster_status(args: argparse.Namespace) -> int:
-    from harness.embedded.supervisor import running
+    from harness.embedded.supervisor import failed, running
 
     states = running()
     if not states:
@@ -73,4 +73,7 @@ def _cluster_status(args: argparse.Namespace) -> int:
     for s in states:
         print(f"{s['name']}: Kubernetes {s['version']} at {s['server']} (supervisor PID {s['supervisor']}) "
               f"kubeconfig {s['kubeconfig']}")
+    for s in failed():
+        print(f"{s['name']}: FAILED: {s['failed']}; logs kept in {s['logs']} "
+              f"(remove them with `pss-harness cluster down --name {s['name']}`)")
     return 0

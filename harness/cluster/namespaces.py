@@ -6,9 +6,16 @@ created its ``default`` ServiceAccount (the ServiceAccount admission plugin need
 it can be observed, PodSecurity enforces its labels (``await_policy``: admission reads namespaces
 from an informer cache, so a fresh namespace's labels are not in effect at once). With
 ``--psa-namespace-map`` it uses the user's namespaces instead, after checking their labels, and
-never creates or deletes any. ``sweep_orphans`` deletes namespaces other runs left behind (a
-crashed run cannot clean up) once they are older than the sweep age; ``cleanup`` deletes this
-process's own unless ``--keep-namespaces``.
+never creates or deletes any. A policy whose namespace cannot be made ready is recorded with its
+error, once, and every later item of that policy fails at once with the same message (never a
+``409 AlreadyExists`` from creating it again, nor another wait for the probe's deadline).
+``sweep_orphans`` deletes namespaces other runs left behind (a crashed run cannot clean up) once
+they are older than the sweep age; ``cleanup`` deletes this process's own unless
+``--keep-namespaces``.
+
+The readiness probe (``await_policy``) names what kept PodSecurity's answer from showing, in one
+message: a ValidatingAdmissionPolicy, a webhook, a quota (``harness.core.verdict`` attributes
+refusals), an exemption, or a policy other than the label's.
 
 May import the core, ``harness.cluster.seam`` and ``harness.cluster.audit``; it talks to the
 cluster only through the ``ClusterAPI`` protocol.
@@ -17,17 +24,19 @@ cluster only through the ``ClusterAPI`` protocol.
 from __future__ import annotations
 
 import calendar
+import dataclasses
 import time
 from typing import Callable, Iterable
 
 from harness.cluster.audit import AuditSource
 from harness.cluster.seam import ClusterAPI
-from harness.core.errors import ClusterError, UsageError
+from harness.core.errors import ClusterError, ClusterUnreachable, HarnessError, UsageError
 from harness.core.expectations import Policy
-from harness.core.model import Level, Mode
+from harness.core.messages import ParsedViolation, podsecurity_warning
+from harness.core.model import Level, Mode, Outcome
 from harness.core.polling import PollTimeout, poll
 from harness.core.settings import HarnessConfig
-from harness.core.verdict import attach_audit, observe
+from harness.core.verdict import EXEMPT as EXEMPT_ANNOTATION, Observation, attach_audit, observe
 
 __all__ = ["Namespaces", "OWNER", "OWNER_LABEL", "POLICY_LABEL", "PROBE_POD", "RUN_LABEL", "await_policy",
            "created_at"]
@@ -59,33 +68,95 @@ def created_at(timestamp: str) -> float:
                            "YYYY-MM-DDTHH:MM:SSZ") from None
 
 
+@dataclasses.dataclass
+class _Probe:
+    """One answer to the readiness probe, and what it shows."""
+
+    observation: Observation
+    evidence: ParsedViolation | None   #: PodSecurity's denial, warning or audit-violations for this mode
+    exempt: str | None = None           #: the audit event's ``exempt`` annotation (a configured exemption)
+
+    def confirms(self, want: str) -> bool:
+        return self.evidence is not None and self.evidence.policy == want
+
+
 def await_policy(cluster: ClusterAPI, policy: Policy, name: str, *, audit: AuditSource | None,
                  server_minor: int, timeout: float = 15.0, interval: float = 0.2) -> None:
-    """Poll until namespace ``name``'s PodSecurity labels are in effect, or raise ``ClusterError`` naming it.
+    """Poll until namespace ``name``'s PodSecurity labels are in effect, or raise ``ClusterError`` naming the blocker.
 
-    A privileged pod is refused (enforce), warned about (warn) or recorded (audit, when the
-    audit log can be read) at every baseline or restricted version; privileged namespaces and
-    audit without a log have nothing to observe.
+    The probe is a privileged pod, sent by dry-run; what shows the labels in effect is PodSecurity's
+    own answer under the namespace's policy, whatever another layer did with the request after it:
+
+    * enforce: a PodSecurity denial (confirmed by the audit event when the log is read);
+    * warn: PodSecurity's warning. Admission stops at the first refusal, and PodSecurity validates
+      before ValidatingAdmissionPolicy, validating webhooks and ResourceQuota, so a refusal by one of
+      these still carries the warning PodSecurity added (checked against kube-apiserver v1.37): a
+      quota or a policy that refuses the probe confirms the labels at once instead of for ``timeout``;
+    * audit: the ``audit-violations`` annotation of the request's audit event (also on a refusal).
+
+    A LimitRange, the ServiceAccount plugin and mutating webhooks act before PodSecurity: their
+    refusal shows nothing. An exemption (the audit event says ``exempt=...``) fails at once. Otherwise
+    the probe is repeated for ``timeout`` seconds (the admission plugin reads namespaces from a
+    cache) and the error names the last blocker in one message. Privileged namespaces and audit
+    without a log have nothing to observe.
     """
     if policy.level is Level.PRIVILEGED or (policy.mode is Mode.AUDIT and audit is None):
         return
-    want = {Mode.ENFORCE: "denied", Mode.WARN: "warned", Mode.AUDIT: "admitted"}[policy.mode]
+    want = f"{policy.level}:{policy.version}"
+    audit_wait = 2.0 if policy.mode is Mode.AUDIT else 0.5
 
-    def probe():
+    def probe() -> _Probe:
         resp = cluster.submit(PROBE_POD, name)
         obs = observe(resp, server_minor)
-        if obs.outcome.value == want and policy.mode is Mode.AUDIT:
-            attach_audit(obs, audit.find(resp.audit_id, timeout=2), server_minor)
-            return obs, obs.audit_violation is not None
-        return obs, obs.outcome.value == want
+        event = audit.find(resp.audit_id, timeout=audit_wait) if audit is not None and resp.audit_id else None
+        if audit is not None:
+            attach_audit(obs, event, server_minor)
+        exempt = ((event or {}).get("annotations") or {}).get(EXEMPT_ANNOTATION)
+        if policy.mode is Mode.ENFORCE:
+            evidence = obs.violation if obs.outcome is Outcome.DENIED else None
+        elif policy.mode is Mode.WARN:
+            evidence = next((v for v in (podsecurity_warning(w, server_minor) for w in obs.warnings) if v), None)
+        else:
+            evidence = obs.audit_violation
+        return _Probe(obs, evidence, exempt)
 
     try:
-        poll(probe, until=lambda r: r[1], timeout=timeout, interval=interval,
-             what=f"the PodSecurity labels of namespace {name}")
+        result = poll(probe, until=lambda r: r.confirms(want) or r.exempt, timeout=timeout, interval=interval,
+                      what=f"the PodSecurity labels of namespace {name}")
     except PollTimeout as exc:
-        obs = exc.last[0]
-        raise ClusterError(f"namespace {name} is labelled {policy.labels()} but a privileged pod was "
-                           f"{obs.outcome} there for {timeout:.0f}s: the PodSecurity labels are not in effect") from None
+        raise ClusterError(_blocker(name, policy, exc.last, timeout)) from None
+    if not result.confirms(want):
+        raise ClusterError(_blocker(name, policy, result, timeout))
+
+
+def _blocker(name: str, policy: Policy, last: _Probe, timeout: float) -> str:
+    """One message: what kept the last readiness probe from showing ``policy`` in effect in ``name``."""
+    want = f"{policy.level}:{policy.version}"
+    obs = last.observation
+    cannot = "PodSecurity labels cannot be confirmed"
+    if last.exempt:
+        who = {"namespace": f"namespace {name} is", "user": "the runner identity is",
+               "runtimeClass": "the probe's runtime class is"}.get(last.exempt, f"the request ({last.exempt}) is")
+        return (f"namespace {name}: the readiness probe's audit event says exempt={last.exempt}: {who} exempt from "
+                f"PodSecurity in the cluster's AdmissionConfiguration, so its labels {policy.labels()} are never "
+                f"enforced there; {cannot} (remove the exemption, or use another namespace or identity)")
+    if last.evidence is not None:
+        return (f"namespace {name} is labelled {policy.labels()} but for {timeout:.0f}s PodSecurity answered the "
+                f"readiness probe under {last.evidence.policy!r}, not {want!r}; {cannot}")
+    if obs.outcome is Outcome.DENIED:
+        return (f"namespace {name} is labelled {policy.labels()} but for {timeout:.0f}s the readiness probe was denied "
+                f"by PodSecurity under {obs.violation.policy!r} (enforce), which leaves no {policy.mode} answer under "
+                f"{want!r} to see; {cannot}")
+    if obs.outcome in (Outcome.DENIED_OTHER, Outcome.INVALID):
+        by = obs.denied_by or "the API server"
+        note = f" ({obs.attribution})" if obs.attribution else ""
+        return (f"namespace {name}: the readiness probe was refused by {by} (HTTP {obs.status}): {obs.message}{note}; "
+                f"{cannot} (labelled {policy.labels()}; no PodSecurity {policy.mode} answer in {timeout:.0f}s)")
+    if obs.outcome is Outcome.ERROR:
+        return (f"namespace {name}: the readiness probe failed (HTTP {obs.status}): {obs.message}; {cannot} "
+                f"(labelled {policy.labels()}, tried for {timeout:.0f}s)")
+    return (f"namespace {name} is labelled {policy.labels()} but a privileged pod was {obs.outcome} there for "
+            f"{timeout:.0f}s: the PodSecurity labels are not in effect")
 
 
 class Namespaces:
@@ -101,6 +172,12 @@ class Namespaces:
     cluster its creation and, on deletion, the namespace controller's list-and-delete of every
     resource type, so sharing halves that work for two workers. Unshared, each process names,
     creates and deletes its own.
+
+    A policy whose namespace cannot be made ready (created, awaited, probed) is recorded in
+    ``failed`` with the error, once: every later request for it fails at once with the same
+    message, instead of creating the namespace again (``409 AlreadyExists``) or waiting out the
+    probe's deadline again. Only an unanswered request (``ClusterUnreachable``) before the
+    namespace exists is not recorded: nothing was created, so trying again is safe.
     """
 
     def __init__(self, cluster: ClusterAPI, cfg: HarnessConfig, worker: str = "main", *,
@@ -114,6 +191,7 @@ class Namespaces:
         self.clock = clock                      #: wall clock (seconds since the epoch) for the sweep age
         self.sa_timeout = sa_timeout
         self.by_policy: dict[Policy, str] = {}  #: ready namespaces
+        self.failed: dict[Policy, HarnessError] = {}  #: policies whose namespace could not be made ready
         self.created: list[str] = []            #: namespaces this process created (deleted by ``cleanup``)
 
     def name_for(self, policy: Policy) -> str:
@@ -122,42 +200,65 @@ class Namespaces:
         return f"pss-{self.cfg.run_id}{owner}-{policy.level}-{policy.mode}-{version}"[:63].rstrip("-")
 
     def ensure(self, policies: Iterable[Policy], *, probe: bool = True) -> dict[Policy, str]:
-        """Namespaces for ``policies``: new ones are all created first, then awaited together.
-
-        ``probe``: also call ``ready`` (the canary does not: it is the probe that tells a disabled
-        admission plugin from a slow cache).
-        """
+        """Namespaces for ``policies`` (see ``prepare``); raises the error of the first that failed."""
         policies = list(policies)
-        fresh = {}
-        for policy in dict.fromkeys(policies):
-            if policy in self.by_policy or policy in fresh:
-                continue
-            if self.cfg.namespace_map:
-                name = self.cfg.namespace_map.get(policy.label)
-                if not name:
-                    raise UsageError(f"--psa-namespace-map has no namespace for policy {policy.label!r}; "
-                                     f"add '{policy.label}: <namespace labelled {policy.labels()}>'")
-                self._check_labels(name, policy)
-            else:
-                name = self.name_for(policy)
-                labels = {**policy.labels(), OWNER_LABEL: OWNER, RUN_LABEL: self.cfg.run_id,
-                          POLICY_LABEL: policy.label}
-                if self.shared:
-                    resp = self.cluster.create_namespace(name, labels, exist_ok=True)
-                    found = (resp.body or {}).get("metadata", {}).get("labels", {}) if isinstance(resp.body, dict) else {}
-                    if any(found.get(k) != v for k, v in labels.items()):
-                        raise ClusterError(f"namespace {name} exists but is not this run's (labels {found}); "
-                                           f"another run uses run id {self.cfg.run_id!r}: pass a different --psa-run-id")
-                else:
-                    self.cluster.create_namespace(name, labels)
-                    self.created.append(name)
-            fresh[policy] = name
-        for policy, name in fresh.items():  # the ServiceAccount admission plugin needs "default"
-            self.cluster.wait_for("serviceaccounts", name, "default", timeout=self.sa_timeout)
-            if probe and self.ready is not None:
-                self.ready(policy, name)
-            self.by_policy[policy] = name
+        failures = self.prepare(policies, probe=probe)
+        for policy in policies:
+            if policy in failures:
+                raise failures[policy]
         return {p: self.by_policy[p] for p in policies}
+
+    def prepare(self, policies: Iterable[Policy], *, probe: bool = True) -> dict[Policy, HarnessError]:
+        """Make namespaces for ``policies`` ready; new ones are all created first, then awaited together.
+
+        Returns the failures among ``policies`` (a fresh exception per call, with the recorded
+        message); the others are in ``by_policy``. ``probe``: also call ``ready`` (the canary does
+        not: it is the probe that tells a disabled admission plugin from a slow cache).
+        """
+        policies = list(dict.fromkeys(policies))
+        fresh: dict[Policy, str] = {}
+        unanswered: dict[Policy, HarnessError] = {}
+        for policy in policies:
+            if policy in self.by_policy or policy in self.failed or policy in fresh:
+                continue
+            try:
+                fresh[policy] = self._create(policy)
+            except ClusterUnreachable as exc:  # nothing was created: the next request tries again
+                unanswered[policy] = exc
+            except HarnessError as exc:
+                self.failed[policy] = exc
+        for policy, name in fresh.items():  # the ServiceAccount admission plugin needs "default"
+            try:
+                self.cluster.wait_for("serviceaccounts", name, "default", timeout=self.sa_timeout)
+                if probe and self.ready is not None:
+                    self.ready(policy, name)
+            except HarnessError as exc:
+                self.failed[policy] = exc
+                continue
+            self.by_policy[policy] = name
+        return {**unanswered, **{p: _again(self.failed[p]) for p in policies if p in self.failed}}
+
+    def _create(self, policy: Policy) -> str:
+        """The namespace for ``policy``: the mapped one (labels checked), or a new one of this run."""
+        if self.cfg.namespace_map:
+            name = self.cfg.namespace_map.get(policy.label)
+            if not name:
+                raise UsageError(f"--psa-namespace-map has no namespace for policy {policy.label!r}; "
+                                 f"add '{policy.label}: <namespace labelled {policy.labels()}>'")
+            self._check_labels(name, policy)
+            return name
+        name = self.name_for(policy)
+        labels = {**policy.labels(), OWNER_LABEL: OWNER, RUN_LABEL: self.cfg.run_id, POLICY_LABEL: policy.label}
+        if self.shared:  # another process of the run may have created it: a 409 answers with it
+            resp = self.cluster.create_namespace(name, labels, exist_ok=True)
+            found = resp.body.get("metadata", {}).get("labels", {}) if isinstance(resp.body, dict) else {}
+            if any(found.get(k) != v for k, v in labels.items()):
+                raise ClusterError(f"namespace {name} exists but is not this run's (labels {found}); "
+                                   f"another run uses run id {self.cfg.run_id!r}: pass a different --psa-run-id")
+            return name
+        self.cluster.create_namespace(name, labels)
+        self.created.append(name)
+        return name
 
     def _check_labels(self, name: str, policy: Policy) -> None:
         resp = self.cluster.checked("GET", f"/api/v1/namespaces/{name}", what=f"reading namespace {name}")
@@ -190,3 +291,12 @@ class Namespaces:
         for name in created:
             self.cluster.delete_namespace(name)
         self.by_policy.clear()
+        self.failed.clear()
+
+
+def _again(exc: HarnessError) -> HarnessError:
+    """A new exception of the same type and message (one instance raised from many places would pile up tracebacks)."""
+    try:
+        return type(exc)(*exc.args)
+    except TypeError:  # a subclass with another signature (ScenarioError): the same text as a ClusterError
+        return ClusterError(str(exc))

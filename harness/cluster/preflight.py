@@ -3,7 +3,9 @@
 ``run_preflight`` reads the server version and the runner identity (SelfSubjectReview), asks the
 API server for every permission a run needs (SelfSubjectAccessReview; a missing one raises
 ``ClusterPermissionError`` listing all of them and the fix), then sends the canary: a privileged
-pod into a namespace labelled ``enforce=restricted``. PodSecurity must refuse it; if it is
+pod into a namespace labelled ``enforce=restricted``. PodSecurity must refuse it (on the exact form
+of its denial, and, when the audit log is read, with the audit event's ``enforce-policy``
+annotation naming the policy: ``harness.core.verdict``); if it is
 admitted, ``AdmissionNotInEffect`` says why when the audit event tells (``exempt=...``), and a
 refusal by something else is a ``ClusterError``.
 
@@ -21,7 +23,7 @@ from harness.cluster.namespaces import PROBE_POD
 from harness.cluster.seam import ClusterAPI
 from harness.core.errors import AdmissionNotInEffect, ClusterError, ClusterPermissionError
 from harness.core.model import Outcome
-from harness.core.verdict import observe
+from harness.core.verdict import attach_audit, observe
 
 __all__ = ["Preflight", "RUNNER_PERMISSIONS", "canary", "missing_permissions", "parse_minor", "run_preflight"]
 
@@ -91,6 +93,8 @@ def canary(cluster: ClusterAPI, namespace: str, *, audit: AuditSource | None, se
     """Fail at once if ``namespace`` (labelled enforce=restricted) admits a privileged pod."""
     resp = cluster.submit(PROBE_POD, namespace)
     obs = observe(resp, server_minor)
+    if obs.outcome is Outcome.DENIED and audit is not None and resp.audit_id:
+        attach_audit(obs, audit.find(resp.audit_id, timeout=2), server_minor)  # a copy of the form is not enough
     if obs.outcome is Outcome.DENIED:
         return
     if obs.outcome in (Outcome.ADMITTED, Outcome.WARNED):
@@ -105,4 +109,5 @@ def canary(cluster: ClusterAPI, namespace: str, *, audit: AuditSource | None, se
             f"pod-security.kubernetes.io/enforce=restricted, yet a privileged pod was admitted "
             f"(HTTP {resp.status}); {cause}")
     raise ClusterError(f"the canary pod in {namespace} was refused by something other than PodSecurity "
-                       f"({obs.outcome}, HTTP {resp.status}): {obs.message}")
+                       f"({obs.outcome}, HTTP {resp.status}): {obs.message}"
+                       + (f" ({obs.attribution})" if obs.attribution else ""))

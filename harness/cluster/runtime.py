@@ -28,6 +28,7 @@ from harness.cluster.seam import ClusterAPI
 from harness.core.answers import Response
 from harness.core.expectations import Policy, expected
 from harness.core.kinds import CONTROLLER_KINDS, as_kind
+from harness.core.messages import podsecurity_event_denial
 from harness.core.model import LATEST, Level, Mode, Outcome
 from harness.core.polling import PollTimeout, poll
 from harness.core.settings import HarnessConfig
@@ -125,21 +126,37 @@ class Runtime:
         return result
 
     def execute_many(self, work: list["Submission"]) -> list[Execution | BaseException]:
-        """Execute submissions concurrently; results (or the exception each raised) in ``work`` order."""
+        """Execute submissions concurrently; results (or the exception each raised) in ``work`` order.
+
+        Raises the namespace error of the first policy whose namespace cannot be made ready (all or
+        nothing: ``assess`` and the fuzzer report it as a cluster error); ``submit_many`` gives it per item.
+        """
+        self.namespaces([w.policy for w in work])
         return [f.result() for f in self.submit_many(work)]
 
     def submit_many(self, work: list["Submission"]) -> list[concurrent.futures.Future]:
         """Start submissions on the pool; one future per submission, never raising.
 
-        Namespaces are prepared first, in the calling thread. Each submission still makes its
-        own request and gets its own observation (with its audit event); a caller judging the
-        first results while later ones are in flight keeps the API server and this process busy.
+        Namespaces are prepared first, in the calling thread. A submission whose policy's namespace
+        could not be made ready gets a future holding that error (the same message for every item
+        of the policy, at once: ``harness.cluster.namespaces``); the others are sent. Each
+        submission makes its own request and gets its own observation (with its audit event); a
+        caller judging the first results while later ones are in flight keeps the API server and
+        this process busy.
         """
-        self.namespaces([w.policy for w in work])
+        failures = self.ns.prepare([w.policy for w in work])
         if self._pool is None:
             self._pool = concurrent.futures.ThreadPoolExecutor(max(1, self.concurrency),
                                                                thread_name_prefix="pss-submit")
-        return [self._pool.submit(_capture, self._execute_one, w) for w in work]
+        futures = []
+        for w in work:
+            if w.policy in failures:
+                failed: concurrent.futures.Future = concurrent.futures.Future()
+                failed.set_result(failures[w.policy])
+                futures.append(failed)
+            else:
+                futures.append(self._pool.submit(_capture, self._execute_one, w))
+        return futures
 
     def _execute_one(self, w: "Submission") -> Execution:
         result = self._send(w)
@@ -189,12 +206,14 @@ class Runtime:
         return Execution(ns, request, manifest, obs, started, time.monotonic() - t0, controller)
 
     def _await_failed_create(self, ns: str, name: str, timeout: float = 45.0) -> dict:
-        """Wait for the controller's ``FailedCreate`` event carrying the PodSecurity denial."""
+        """Wait for the controller's ``FailedCreate`` event carrying the PodSecurity denial (its exact form:
+        an event quoting a policy's copy of it does not count)."""
         def failed_create() -> dict | None:
             for ev in self.cluster.events(ns):
                 involved = ev.get("involvedObject", {}).get("name", "")
                 msg = ev.get("message", "")
-                if ev.get("reason") == "FailedCreate" and involved.startswith(name) and "PodSecurity" in msg:
+                if ev.get("reason") == "FailedCreate" and involved.startswith(name) and \
+                        podsecurity_event_denial(msg, self.server_minor) is not None:
                     return {"reason": "FailedCreate", "object": f"{ev['involvedObject'].get('kind')}/{involved}",
                             "message": msg}
             return None

@@ -37,6 +37,28 @@ verdicts compare (``harness.core.verdict``), the fuzzer checks (``harness.fuzz``
 run reads: the policy the message states, its check IDs, the reasons that map to none, and
 whether (and where) the text was cut. This module is the only PodSecurity message parser.
 
+**Attribution is anchored.** ``parse_podsecurity_message`` finds the PodSecurity part anywhere in a
+text (a kubectl error line, a ``FailedCreate`` event), which is right for reading but not for
+deciding who refused a request: a ValidatingAdmissionPolicy or a webhook may quote PodSecurity's
+words. ``podsecurity_denial`` attributes an answer to PodSecurity only on its exact form, as the
+built-in admission plugin gives it (``forbiddenResponse``: ``apierrors.NewForbidden`` of the pod's
+resource and name, checked against kube-apiserver v1.37 for pods, ``pods/ephemeralcontainers``
+updates and ``generateName``, whose generated name is printed)::
+
+      HTTP 403, reason Forbidden, message exactly
+      pods "<name>" is forbidden: violates PodSecurity "<level>:<version>": <items>
+
+``podsecurity_event_denial`` holds a controller's ``FailedCreate`` event to the same form, after the
+controller's own prefix (``Error creating: ``, or ``create Pod <p> in StatefulSet <s> failed error: ``).
+Every other layer's refusal has another prefix after ``is forbidden: `` (``ValidatingAdmissionPolicy
+'p' with binding 'b' denied request: ``, ``exceeded quota: ``, ...) or none (``admission webhook
+"w" denied the request: ``). The out-of-tree PodSecurity webhook's form (``admission webhook
+"pod-security-webhook.kubernetes.io" denied the request: ...``) is read by the parser but not
+attributed: the harness tests the built-in plugin, whose audit annotations confirm it.
+``podsecurity_warning`` accepts a warning only when it *starts* with ``would violate PodSecurity
+"<level>:<version>": `` (a ValidatingAdmissionPolicy's ``Warn`` action prints ``Validation failed
+for ValidatingAdmissionPolicy 'p' with binding 'b': `` first).
+
 May import: ``harness.core.checks``, ``harness.core.expectations`` (the policy minor a server
 evaluates) and ``harness.core.model``.
 """
@@ -62,6 +84,9 @@ __all__ = [
     "parse_checks",
     "parse_podsecurity_message",
     "parse_reason_list",
+    "podsecurity_denial",
+    "podsecurity_event_denial",
+    "podsecurity_warning",
     "reasons_to_checks",
     "split_items",
     "unquote_warning_header",
@@ -72,6 +97,11 @@ TRUNCATION_TOTAL_RUNES = 4096  #: ... which it does once a response's warnings e
 
 _HEAD = re.compile(r'(would violate|violates) PodSecurity '
                    r'"(privileged|baseline|restricted):(latest|v1\.(?:0|[1-9]\d*))": ')
+#: the exact head of a PodSecurity denial: a pod's resource and (validated or generated) name
+_DENIAL_PREFIX = re.compile(r'pods "[a-z0-9]([a-z0-9.-]*[a-z0-9])?" is forbidden: ')
+#: what a controller puts before the error in its ``FailedCreate`` event (ReplicaSet, ReplicationController, Job,
+#: DaemonSet: ``Error creating: ``; StatefulSet: ``create Pod <pod> in StatefulSet <set> failed error: ``)
+_EVENT_PREFIX = re.compile(r"(?:Error creating: |[Cc]reate Pod \S+ in StatefulSet \S+ failed error: )?")
 _WARNING_HEADER = re.compile(r'^\s*(\d{3}) (\S+) "((?:[^"\\]|\\.)*)("?)')
 
 #: reason phrases as printed -> the phrase ``harness.core.checks`` registers (plural forms upstream prints)
@@ -157,6 +187,47 @@ def parse_checks(text: str, server_minor: int, *, truncated: bool | None = None)
     mapping = parsed.checks(server_minor)
     cut = parsed.reasons[-1] if parsed.reason_cut and parsed.items else ""
     return ParsedViolation(parsed.policy, frozenset(mapping.checks), mapping.unknown, parsed.truncated, cut)
+
+
+def podsecurity_denial(status: int, reason: str, message: str, server_minor: int) -> ParsedViolation | None:
+    """The PodSecurity denial in an answer, only on its exact structure (see the module docstring): HTTP
+    403, reason ``Forbidden``, and a message that is ``pods "<name>" is forbidden: violates PodSecurity
+    "<level>:<version>": <items>`` from its first character; ``None`` for anything else, however much of
+    PodSecurity's text it quotes."""
+    if status != 403 or reason != "Forbidden" or not message:
+        return None
+    m = _DENIAL_PREFIX.match(message)
+    head = _HEAD.match(message, m.end()) if m else None
+    if head is None or head.group(1) != "violates":
+        return None
+    return parse_checks(message, server_minor)
+
+
+def podsecurity_event_denial(message: str, server_minor: int) -> ParsedViolation | None:
+    """The PodSecurity denial a controller's ``FailedCreate`` event reports, on the exact form (the
+    controller's prefix, checked against kube-apiserver v1.37, then the denial from its first character);
+    ``None`` for an event that merely quotes one (a policy's copy after ``is forbidden: ...``)."""
+    if not message:
+        return None
+    start = _EVENT_PREFIX.match(message).end()
+    m = _DENIAL_PREFIX.match(message, start)
+    head = _HEAD.match(message, m.end()) if m else None
+    if head is None or head.group(1) != "violates":
+        return None
+    return parse_checks(message[start:], server_minor)
+
+
+def podsecurity_warning(text: str, server_minor: int) -> ParsedViolation | None:
+    """The PodSecurity warning (or ``audit-violations`` annotation) ``text`` is, only when it starts with
+    ``would violate PodSecurity "<level>:<version>": `` (a raw ``299 - "..."`` header value is unquoted
+    first); ``None`` for a text that merely quotes one."""
+    if not text:
+        return None
+    unquoted, _ = unquote_warning_header(text)
+    head = _HEAD.match(unquoted)
+    if head is None or head.group(1) != "would violate":
+        return None
+    return parse_checks(text, server_minor)
 
 
 def canonical_reason(reason: str) -> str:

@@ -4,7 +4,21 @@
 named in a PodSecurity denial, warning or audit annotation back into upstream check ids.
 ``judge`` compares it with an ``Expectation``: an error, a timeout or a denial by anything other
 than PodSecurity never satisfies an expected denial, and the checks must match exactly.
-Messages are parsed by ``harness.core.messages.parse_checks`` (the one parser; truncation-aware).
+Messages are parsed by ``harness.core.messages`` (the one parser; truncation-aware).
+
+Attribution: a refusal is ``denied`` (PodSecurity) only on the exact form of a PodSecurity denial
+(``harness.core.messages.podsecurity_denial``: HTTP 403, reason Forbidden, ``pods "<name>" is
+forbidden: violates PodSecurity "<level>:<version>": ...``), and, where the request's audit event
+is available (``attach_audit``), only if that event's ``pod-security.kubernetes.io/enforce-policy``
+annotation names the same policy: PodSecurity writes it for every pod it evaluates, so a denial
+whose event lacks it (or names another policy) came from something else and is ``denied-other``,
+with the reason in ``attribution``. A warning counts only on the exact ``would violate PodSecurity``
+form. Every other refusal is ``denied-other`` and ``denied_by`` names the layer when its message
+shows it: a ValidatingAdmissionPolicy (``... is forbidden: ValidatingAdmissionPolicy 'p' with
+binding 'b' denied request: ...``, HTTP 403 with ``reason: Forbidden`` but 422 Invalid without a
+reason, and so never ``invalid``), an admission webhook, a ResourceQuota, a LimitRange, RBAC, the
+ServiceAccount or NamespaceLifecycle admission plugins, authentication. True validation failures
+(``Pod "x" is invalid: ...``) stay ``invalid``.
 
 May import: ``harness.core`` (answers, expectations, messages, model).
 """
@@ -12,17 +26,38 @@ May import: ``harness.core`` (answers, expectations, messages, model).
 from __future__ import annotations
 
 import dataclasses
+import re
 
 from harness.core.answers import Response
 from harness.core.expectations import Expectation, Policy
-from harness.core.messages import TRUNCATION_RUNES, TRUNCATION_TOTAL_RUNES, ParsedViolation, parse_checks
+from harness.core.messages import (TRUNCATION_RUNES, TRUNCATION_TOTAL_RUNES, ParsedViolation, parse_checks,
+                                   podsecurity_denial, podsecurity_warning)
 from harness.core.model import Outcome
 
-__all__ = ["Observation", "ParsedViolation", "Verdict", "judge", "observe", "parse_checks"]
+__all__ = ["Observation", "ParsedViolation", "Verdict", "attach_audit", "judge", "observe", "parse_checks",
+           "refused_by"]
 
 AUDIT_VIOLATIONS = "pod-security.kubernetes.io/audit-violations"
+ENFORCE_POLICY = "pod-security.kubernetes.io/enforce-policy"
+EXEMPT = "pod-security.kubernetes.io/exempt"
+PODSECURITY = "PodSecurity"
 UNKNOWN_REASON = "unknown forbidden reason"
 _INVALID = {400, 404, 405, 406, 415, 422}
+
+#: ``<resource> ["<name>"] is forbidden: `` (``apierrors.NewForbidden``), which admission plugins' refusals start with
+_FORBIDDEN = r'(?:[a-z0-9.-]+(?: "[^"]*")? is forbidden: )?'
+_VAP = re.compile(_FORBIDDEN + r"ValidatingAdmissionPolicy '([^']+)' with binding '([^']+)' denied request")
+_LAYERS = [  # (pattern, how ``denied_by`` names the layer); matched at the start of the message
+    (re.compile(_FORBIDDEN + r'admission webhook "([^"]+)" (?:denied the request|does not support dry run)'),
+     lambda m: f'admission webhook "{m.group(1)}"'),
+    (re.compile(_FORBIDDEN + r"exceeded quota: ([^,]+)"), lambda m: f"ResourceQuota '{m.group(1)}'"),
+    (re.compile(_FORBIDDEN + r"(?:(?:maximum|minimum) \S+ usage per \S+ is |\S+ max limit to request ratio per )"),
+     lambda m: "LimitRange"),
+    (re.compile(_FORBIDDEN + r'User "([^"]*)" cannot '), lambda m: f'RBAC (user "{m.group(1)}")'),
+    (re.compile(_FORBIDDEN + r"error looking up service account "), lambda m: "ServiceAccount admission"),
+    (re.compile(_FORBIDDEN + r"unable to create new content in namespace (\S+) because it is being terminated"),
+     lambda m: f"NamespaceLifecycle (namespace {m.group(1)} is being terminated)"),
+]
 
 
 @dataclasses.dataclass
@@ -37,6 +72,8 @@ class Observation:
     audit_id: str = ""
     audit_annotations: dict[str, str] | None = None  #: None: no audit event was looked up
     audit_violation: ParsedViolation | None = None
+    denied_by: str | None = None                   #: who refused: "PodSecurity", "ResourceQuota 'q'", ... (refused_by)
+    attribution: str = ""                          #: why a refusal quoting PodSecurity was not attributed to it
 
     @property
     def checks(self) -> frozenset[str]:
@@ -49,37 +86,83 @@ class Observation:
         return {"outcome": self.outcome.value, "status": self.status, "message": self.message,
                 "warnings": self.warnings, "checks": sorted(self.checks), "violation": pv(self.violation),
                 "audit_id": self.audit_id, "audit_annotations": self.audit_annotations,
-                "audit_violation": pv(self.audit_violation)}
+                "audit_violation": pv(self.audit_violation), "denied_by": self.denied_by,
+                "attribution": self.attribution}
+
+
+def refused_by(status: int, message: str) -> str:
+    """The admission layer a refusal's message names (see the module docstring), or ``"unknown"``."""
+    if status == 401:
+        return "authentication (HTTP 401)"
+    m = _VAP.match(message)
+    if m:
+        return f"ValidatingAdmissionPolicy '{m.group(1)}' (binding '{m.group(2)}')"
+    for pattern, name in _LAYERS:
+        m = pattern.match(message)
+        if m:
+            return name(m)
+    return "unknown"
+
+
+_QUOTING = re.compile(r"violates? PodSecurity")
+_QUOTES = ("the message quotes PodSecurity's text but is not a PodSecurity denial, which is exactly "
+           "'pods \"<name>\" is forbidden: violates PodSecurity \"<level>:<version>\": ...' (HTTP 403 Forbidden)")
 
 
 def observe(resp: Response, server_minor: int) -> Observation:
-    """Classify a server answer into the shared outcome vocabulary."""
+    """Classify a server answer into the shared outcome vocabulary (attribution: see the module docstring)."""
     if resp.status == 0:
         return Observation(Outcome.ERROR, 0, resp.message, audit_id=resp.audit_id)
     if resp.ok:
-        psa = [w for w in resp.warnings if "would violate PodSecurity" in w]
-        violation = parse_checks(psa[0], server_minor) if psa else None
-        outcome = Outcome.WARNED if psa else Outcome.ADMITTED
-        return Observation(outcome, resp.status, "", list(resp.warnings), violation, resp.audit_id)
+        violation = next((v for v in (podsecurity_warning(w, server_minor) for w in resp.warnings) if v), None)
+        outcome = Outcome.WARNED if violation else Outcome.ADMITTED
+        quoted = violation is None and any("would violate PodSecurity" in w for w in resp.warnings)
+        return Observation(outcome, resp.status, "", list(resp.warnings), violation, resp.audit_id,
+                           attribution="a warning quotes PodSecurity's text but does not start with "
+                                       "'would violate PodSecurity': not PodSecurity's" if quoted else "")
     message = resp.message or (resp.body if isinstance(resp.body, str) else "")
-    if resp.status == 403:
-        violation = parse_checks(message, server_minor) if "violates PodSecurity" in message else None
-        outcome = Outcome.DENIED if violation else Outcome.DENIED_OTHER
-        return Observation(outcome, 403, message, list(resp.warnings), violation, resp.audit_id)
-    if resp.status == 401:
-        return Observation(Outcome.DENIED_OTHER, 401, message, list(resp.warnings), audit_id=resp.audit_id)
+    warnings = list(resp.warnings)
+    violation = podsecurity_denial(resp.status, resp.reason, message, server_minor)
+    if violation is not None:
+        return Observation(Outcome.DENIED, 403, message, warnings, violation, resp.audit_id, denied_by=PODSECURITY)
+    layer = refused_by(resp.status, message)
+    quotes = _QUOTING.search(message) is not None
+    if resp.status in (401, 403) or layer != "unknown" or quotes:
+        quoted = _QUOTES if quotes else ""
+        if layer.startswith("ValidatingAdmissionPolicy") and resp.status != 403:
+            quoted = f"a ValidatingAdmissionPolicy denial (HTTP {resp.status} {resp.reason}), not a validation " \
+                     f"failure" + (f"; {_QUOTES}" if quoted else "")
+        return Observation(Outcome.DENIED_OTHER, resp.status, message, warnings, audit_id=resp.audit_id,
+                           denied_by=layer, attribution=quoted)
     if resp.status in _INVALID and not (resp.status == 404 and resp.reason == "NotFound" and "namespaces" in message):
-        return Observation(Outcome.INVALID, resp.status, message, list(resp.warnings), audit_id=resp.audit_id)
-    return Observation(Outcome.ERROR, resp.status, message, list(resp.warnings), audit_id=resp.audit_id)
+        return Observation(Outcome.INVALID, resp.status, message, warnings, audit_id=resp.audit_id)
+    return Observation(Outcome.ERROR, resp.status, message, warnings, audit_id=resp.audit_id)
 
 
 def attach_audit(obs: Observation, event: dict | None, server_minor: int) -> None:
-    """Record the audit event's PodSecurity annotations on ``obs``."""
+    """Record the audit event's PodSecurity annotations on ``obs``; with an event, confirm a denial.
+
+    PodSecurity writes ``enforce-policy`` into the audit event of every pod it evaluates; a
+    ``denied`` observation whose event lacks it, or names another policy, was refused by something
+    that copied PodSecurity's form: it becomes ``denied-other``, with the reason in ``attribution``.
+    ``event=None`` (not found) confirms nothing.
+    """
     annotations = (event or {}).get("annotations", {}) if event is not None else None
     obs.audit_annotations = {k: v for k, v in (annotations or {}).items() if k.startswith("pod-security.")} \
         if annotations is not None else {}
     text = (annotations or {}).get(AUDIT_VIOLATIONS)
-    obs.audit_violation = parse_checks(text, server_minor) if text else None
+    obs.audit_violation = podsecurity_warning(text, server_minor) if text else None
+    if event is None or obs.outcome is not Outcome.DENIED or obs.violation is None:
+        return
+    enforce = (annotations or {}).get(ENFORCE_POLICY)
+    if enforce == obs.violation.policy:
+        return
+    exempt = (annotations or {}).get(EXEMPT)
+    why = (f"names enforce policy {enforce!r}" if enforce is not None else
+           f"has no {ENFORCE_POLICY} annotation" + (f" (it says exempt={exempt})" if exempt else ""))
+    obs.attribution = (f"the message has the form of a PodSecurity denial under {obs.violation.policy!r}, but the "
+                       f"request's audit event {why}: PodSecurity did not refuse it")
+    obs.outcome, obs.violation, obs.denied_by = Outcome.DENIED_OTHER, None, "unknown (not PodSecurity)"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,7 +190,10 @@ def judge(expectation: Expectation, obs: Observation, policy: Policy, *, audit_o
         if UNKNOWN_REASON in text:
             problems.append(f"the server reported {UNKNOWN_REASON!r}: a check denied without a reason")
     if obs.outcome is not expectation.outcome:
-        problems.insert(0, f"expected {expectation.outcome}, observed {obs.outcome}")
+        by = f" (refused by {obs.denied_by})" if obs.denied_by and obs.outcome is Outcome.DENIED_OTHER else ""
+        problems.insert(0, f"expected {expectation.outcome}, observed {obs.outcome}{by}")
+        if obs.attribution:
+            problems.insert(1, f"attribution: {obs.attribution}")
         return Verdict(False, tuple(problems))
     if obs.outcome in (Outcome.DENIED, Outcome.WARNED):
         v = obs.violation

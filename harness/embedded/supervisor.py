@@ -5,6 +5,12 @@ that same foreground process in its own session and returns once it reports read
 cluster keeps ``state.json`` (PIDs, server, kubeconfig) under ``<cache>/clusters/<name>/``; ``down``
 signals the supervising process, which stops its own children and removes the directory.
 
+A plane that fails (a component exits, or it cannot start) is stopped, and its component logs are
+kept where its messages name them (``<cache>/clusters/<name>/work/logs/<component>.log``); the rest
+of its working directory (etcd data, keys, tokens) is removed. ``state.json`` then says ``failed``
+and why, ``status`` lists it, and ``down`` removes it and the logs (a new ``up`` of the name
+replaces them).
+
 May import the core and the rest of ``harness.embedded``; never ``harness.cluster`` or above.
 """
 
@@ -25,7 +31,7 @@ from harness.embedded.plane import EmbeddedCluster
 from harness.core.errors import ControlPlaneError
 from harness.core.polling import PollTimeout, poll
 
-__all__ = ["cluster_dir", "down", "running", "up"]
+__all__ = ["cluster_dir", "down", "failed", "running", "up"]
 
 
 def cluster_dir(name: str) -> Path:
@@ -50,33 +56,41 @@ def _alive(pid: int, needle: str) -> bool:
 
 def running() -> list[dict]:
     """States of the named clusters whose supervisor is alive."""
+    return [state for state in _states() if not state.get("failed") and _alive(state["supervisor"], "harness")]
+
+
+def failed() -> list[dict]:
+    """States of the named clusters that failed and whose logs are kept until ``cluster down``."""
+    return [state for state in _states() if state.get("failed")]
+
+
+def _states() -> list[dict]:
     root = cache_root() / "clusters"
-    out = []
-    for d in sorted(root.glob("*/state.json")) if root.is_dir() else []:
-        state = _state(d.parent.name)
-        if state and _alive(state["supervisor"], "harness"):
-            out.append(state)
-    return out
+    states = [_state(d.parent.name) for d in sorted(root.glob("*/state.json"))] if root.is_dir() else []
+    return [s for s in states if s]
 
 
 def up(name: str, version: str | None, *, detach: bool, out=print) -> int:
     """Start cluster ``name``; block until interrupted unless ``detach``."""
     state = _state(name)
-    if state and _alive(state["supervisor"], "harness"):
+    if state and not state.get("failed") and _alive(state["supervisor"], "harness"):
         raise ControlPlaneError(f"cluster {name!r} is already running (kubeconfig {state['kubeconfig']}); "
                                 f"stop it with `pss-harness cluster down --name {name}`")
     directory = cluster_dir(name)
+    if state and state.get("failed"):
+        out(f"cluster {name!r} had failed ({state['failed']}); replacing it and its kept logs")
     shutil.rmtree(directory, ignore_errors=True)
     directory.mkdir(parents=True)
     if detach:
         return _detach(name, version, directory, out)
     cluster = EmbeddedCluster(version, workdir=directory / "work")
+    state = {"name": name, "supervisor": os.getpid(), "version": cluster.version}
+    failure: ControlPlaneError | None = None
     try:
         cluster.start()
-        state = {"name": name, "supervisor": os.getpid(), "version": cluster.version, "server": cluster.server,
-                 "kubeconfig": str(cluster.kubeconfig), "pids": cluster.pids,
-                 "started_seconds": round(cluster.started_seconds or 0, 2)}
-        (directory / "state.json").write_text(json.dumps(state, indent=2))
+        state.update(server=cluster.server, kubeconfig=str(cluster.kubeconfig), pids=cluster.pids,
+                     started_seconds=round(cluster.started_seconds or 0, 2))
+        _write_state(directory, state)
         out(f"cluster {name!r}: Kubernetes {cluster.version} at {cluster.server}, ready in {state['started_seconds']}s")
         out(f"kubeconfig: {cluster.kubeconfig}")
         out(f"  export KUBECONFIG={cluster.kubeconfig}   # contexts: admin (system:masters), alice, bob")
@@ -84,13 +98,40 @@ def up(name: str, version: str | None, *, detach: bool, out=print) -> int:
         sys.stdout.flush()
         exited = poll(cluster.exited, timeout=math.inf, interval=1, what=f"cluster {name!r} to exit")
         component, status = next(iter(exited.items()))
-        raise ControlPlaneError(f"{component} exited with status {status}; see {cluster.log_path(component)}")
+        failure = ControlPlaneError(
+            f"cluster {name!r}: {component} exited with status {status}; its log is kept at "
+            f"{cluster.log_path(component)} until `pss-harness cluster down --name {name}`")
+        raise failure
     except KeyboardInterrupt:
         out("stopping")
+    except ControlPlaneError as exc:  # a start that failed names its log too: keep them all
+        failure = exc
+        raise
     finally:
         cluster.stop()
-        shutil.rmtree(directory, ignore_errors=True)
+        if failure is None:
+            shutil.rmtree(directory, ignore_errors=True)
+        else:
+            _keep_logs(directory, state, failure)
     return 0
+
+
+def _write_state(directory: Path, state: dict) -> None:
+    tmp = directory / "state.json.tmp"
+    tmp.write_text(json.dumps(state, indent=2))
+    tmp.replace(directory / "state.json")  # a reader never sees half of it
+
+
+def _keep_logs(directory: Path, state: dict, failure: ControlPlaneError) -> None:
+    """Remove all of a failed plane's directory but its component logs; record the failure in ``state.json``."""
+    work = directory / "work"
+    for child in work.iterdir() if work.is_dir() else []:
+        if child.name != "logs":
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child, ignore_errors=True)
+            else:
+                child.unlink(missing_ok=True)
+    _write_state(directory, {**state, "failed": str(failure).splitlines()[0], "logs": str(work / "logs")})
 
 
 def _detach(name: str, version: str | None, directory: Path, out) -> int:
@@ -104,6 +145,10 @@ def _detach(name: str, version: str | None, directory: Path, out) -> int:
 
     def started() -> dict | None:
         state = _state(name)
+        if state and state.get("failed"):
+            raise ControlPlaneError(f"cluster {name!r} failed to start: {state['failed']} (logs kept in "
+                                    f"{state['logs']} until `pss-harness cluster down --name {name}`; "
+                                    f"supervisor log {log})")
         if not state and proc.poll() is not None:
             tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
             raise ControlPlaneError(f"cluster {name!r} failed to start (log {log}):\n{tail}")
@@ -122,13 +167,14 @@ def _detach(name: str, version: str | None, directory: Path, out) -> int:
 
 
 def down(name: str, out=print) -> int:
-    """Stop cluster ``name`` (its supervisor stops its own children and removes its directory)."""
+    """Stop cluster ``name`` (its supervisor stops its own children and removes its directory); remove a
+    failed cluster's kept logs."""
     state = _state(name)
     if not state:
         out(f"cluster {name!r} is not running")
         return 0
     sup = state["supervisor"]
-    if _alive(sup, "harness"):
+    if not state.get("failed") and _alive(sup, "harness"):
         os.kill(sup, signal.SIGTERM)
         with contextlib.suppress(PollTimeout):  # then its children are stopped below
             poll(lambda: not _alive(sup, "harness"), timeout=40, interval=0.2, what=f"supervisor {sup} to exit")
@@ -139,5 +185,8 @@ def down(name: str, out=print) -> int:
                 os.kill(pid, signal.SIGTERM)
     shutil.rmtree(cluster_dir(name), ignore_errors=True)
     (cluster_dir(name).parent / f"{name}.log").unlink(missing_ok=True)
-    out(f"cluster {name!r} stopped")
+    if state.get("failed"):
+        out(f"cluster {name!r} had failed ({state['failed']}); removed it and its kept logs")
+    else:
+        out(f"cluster {name!r} stopped")
     return 0

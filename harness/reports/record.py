@@ -86,6 +86,10 @@ class ObservedRecord(TypedDict):
     audit_annotations: dict[str, str] | None   # pod-security.kubernetes.io/* annotations of its audit event;
     #                                            null when no audit log was read
     audit_violation: ViolationRecord | None    # the parsed audit-violations annotation, if any
+    denied_by: str | None                      # who refused: "PodSecurity" (denied), the layer a denied-other
+    #                                            message names ("ValidatingAdmissionPolicy 'p' (binding 'b')",
+    #                                            ...) or "unknown"; null for other outcomes
+    attribution: str                           # why a refusal quoting PodSecurity was not attributed to it; ""
 
 
 class RequestRecord(TypedDict):

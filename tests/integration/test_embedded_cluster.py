@@ -182,3 +182,50 @@ def test_cli_up_detach_gives_a_usable_kubeconfig_and_down_stops_it(tmp_path):
     assert down.returncode == 0, down.stderr
     assert not Path(kubeconfig).exists()
     assert "no named cluster" in subprocess.run([*cli, "status"], env=env, capture_output=True, text=True).stdout
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return "zombie" in Path(f"/proc/{pid}/status").read_text().lower()
+    except OSError:
+        return True
+
+
+def test_a_component_that_dies_keeps_its_log_until_cluster_down(tmp_path):
+    """#11.12: the supervisor used to delete its directory, then name a log it had just removed."""
+    import json
+    import re
+
+    env = dict(os.environ, PSS_HARNESS_CACHE=str(tmp_path))
+    (tmp_path / "k8s").symlink_to(binaries_for().directory.parent.parent)
+    cli = [sys.executable, "-m", "harness", "cluster"]
+    up = subprocess.run([*cli, "up", "--detach", "--name", "crash"], env=env, capture_output=True, text=True,
+                        timeout=300)
+    assert up.returncode == 0, up.stderr
+    directory = tmp_path / "clusters" / "crash"
+    state = json.loads((directory / "state.json").read_text())
+    try:
+        os.kill(state["pids"]["kube-apiserver"], signal.SIGKILL)
+        poll(lambda: _gone(state["supervisor"]), timeout=60, interval=0.2, what="the supervisor to exit")
+        supervisor_log = (tmp_path / "clusters" / "crash.log").read_text()
+        m = re.search(r"pss-harness: error: cluster 'crash': kube-apiserver exited with status -9; its log is kept "
+                      r"at (\S+) until `pss-harness cluster down --name crash`", supervisor_log)
+        assert m, supervisor_log[-3000:]
+        named = Path(m.group(1))
+        assert named.is_file() and named.is_relative_to(directory) and named.stat().st_size > 0
+        assert named.read_text(errors="replace").strip()  # what the API server wrote before it was killed
+        # only the logs are kept: no etcd data, keys or tokens
+        assert sorted(p.name for p in (directory / "work").iterdir()) == ["logs"]
+        assert sorted(p.name for p in named.parent.iterdir()) == ["etcd.log", "kube-apiserver.log",
+                                                                  "kube-controller-manager.log"]
+        assert all(_gone(pid) for pid in state["pids"].values())
+        failed = json.loads((directory / "state.json").read_text())
+        assert failed["failed"].startswith("cluster 'crash': kube-apiserver exited with status -9")
+        status = subprocess.run([*cli, "status"], env=env, capture_output=True, text=True)
+        assert f"crash: FAILED: cluster 'crash': kube-apiserver exited with status -9" in status.stdout
+        assert f"logs kept in {named.parent}" in status.stdout
+    finally:
+        down = subprocess.run([*cli, "down", "--name", "crash"], env=env, capture_output=True, text=True, timeout=120)
+    assert down.returncode == 0, down.stderr
+    assert "had failed" in down.stdout and "removed it and its kept logs" in down.stdout
+    assert not directory.exists() and not (tmp_path / "clusters" / "crash.log").exists()

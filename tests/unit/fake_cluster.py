@@ -11,7 +11,12 @@ a test turns:
   update path's ephemeral containers: enforce refuses with the upstream message, warn answers with
   the Warning, audit writes ``audit-violations`` into the audit log; ``pod_security=False`` admits
   everything, ``exempt="namespace"`` (or ``"user"``...) admits and annotates ``exempt=...``;
-* ``refuse(obj, namespace, dry_run)`` may answer a submission first (a webhook, a quota);
+* PodSecurity writes ``enforce-policy`` into the audit event of every pod it evaluates (not in a
+  namespace privileged in all three modes, which it skips), and no warning into a response it refuses;
+* ``refuse(obj, namespace, dry_run)`` may answer a submission first, before PodSecurity (a LimitRange,
+  a mutating webhook): its audit event has no PodSecurity annotation; ``refuse_after(obj, namespace,
+  dry_run)`` answers after PodSecurity admitted it (a ValidatingAdmissionPolicy, a validating webhook,
+  a ResourceQuota): the answer keeps PodSecurity's warnings and audit annotations, as the API server's does;
 * RBAC: ``denied`` holds ``(verb, group, resource, subresource)`` tuples ``can_i`` answers False for;
 * each admission request gets an ``Audit-Id``; with ``audit_log`` set its ``ResponseComplete``
   event is appended there as the API server does (before the answer returns).
@@ -22,6 +27,7 @@ this: claims about admission itself are tested against the real embedded server.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 import uuid
@@ -52,6 +58,7 @@ class FakeCluster:
                  denied: Iterable[tuple[str, str, str, str]] = (), pod_security: bool = True,
                  exempt: str | None = None, audit_log: Path | None = None, labels_after: int | None = 0,
                  sa_after: int = 0, refuse: Callable[[dict, str, bool], Response | None] | None = None,
+                 refuse_after: Callable[[dict, str, bool], Response | None] | None = None,
                  clock: Callable[[], float] = time.time):
         self.version = version
         self.username = username
@@ -63,6 +70,7 @@ class FakeCluster:
         self.labels_after = labels_after
         self.sa_after = sa_after
         self.refuse = refuse
+        self.refuse_after = refuse_after
         self.clock = clock
         self.namespaces: dict[str, dict] = {}
         self.pods: dict[tuple[str, str], dict] = {}
@@ -128,7 +136,9 @@ class FakeCluster:
         if self.refuse is not None:
             answer = self.refuse(obj, namespace, dry_run)
             if answer is not None:
-                return answer
+                audit_id = answer.audit_id or uuid.uuid4().hex
+                self._audit(audit_id, namespace, obj.get("metadata", {}).get("name", ""), {})
+                return dataclasses.replace(answer, audit_id=audit_id)
         resp = self._admit("POST", path, query, obj, namespace)
         if resp.ok and not dry_run and obj.get("kind") == "Pod":
             stored = json.loads(json.dumps(obj))
@@ -233,6 +243,16 @@ class FakeCluster:
             return {}
         return self.namespaces[namespace]["metadata"]["labels"]
 
+    def _audit(self, audit_id: str, namespace: str, name: str, annotations: dict[str, str]) -> None:
+        if self.audit_log is None:
+            return
+        event = {"kind": "Event", "apiVersion": "audit.k8s.io/v1", "auditID": audit_id,
+                 "stage": "ResponseComplete", "verb": "create", "user": {"username": self.username},
+                 "objectRef": {"resource": "pods", "namespace": namespace, "name": name},
+                 "annotations": annotations}
+        with self.audit_log.open("a") as fh:
+            fh.write(json.dumps(event) + "\n")
+
     def _admit(self, method: str, path: str, query: dict, obj: dict, namespace: str, status: int = 201) -> Response:
         audit_id = uuid.uuid4().hex
         annotations: dict[str, str] = {}
@@ -243,33 +263,34 @@ class FakeCluster:
                       for c in (obj.get("spec") or {}).get(field, [])
                       if (c.get("securityContext") or {}).get("privileged")]
         name = obj.get("metadata", {}).get("name", "")
+        levels = {mode: labels.get(f"pod-security.kubernetes.io/{mode}", "privileged")
+                  for mode in ("enforce", "audit", "warn")}
         if self.pod_security and self.exempt:
             annotations["pod-security.kubernetes.io/exempt"] = self.exempt
-        elif self.pod_security and privileged:
+        elif self.pod_security and set(levels.values()) != {"privileged"}:
             reason = "privileged (container " + ", ".join(f'"{c}"' for c in privileged) + \
                 " must not set securityContext.privileged=true)"
             for mode in ("enforce", "audit", "warn"):
-                level = labels.get(f"pod-security.kubernetes.io/{mode}", "privileged")
-                if level == "privileged":
-                    continue
+                level = levels[mode]
                 policy = f'{level}:{labels.get(f"pod-security.kubernetes.io/{mode}-version", "latest")}'
                 if mode == "enforce":
                     annotations["pod-security.kubernetes.io/enforce-policy"] = policy
+                if level == "privileged" or not privileged:
+                    continue
+                if mode == "enforce":
                     answer = self._answer(method, path, query, 403, _status(
                         403, "Forbidden", f'pods "{name}" is forbidden: violates PodSecurity "{policy}": {reason}'),
                         audit_id=audit_id)
                 elif mode == "audit":
                     annotations["pod-security.kubernetes.io/audit-violations"] = \
                         f'would violate PodSecurity "{policy}": {reason}'
-                else:
+                elif answer is None:  # no warnings on a request PodSecurity refuses
                     warnings.append(f'would violate PodSecurity "{policy}": {reason}')
-        if self.audit_log is not None:
-            event = {"kind": "Event", "apiVersion": "audit.k8s.io/v1", "auditID": audit_id,
-                     "stage": "ResponseComplete", "verb": "create", "user": {"username": self.username},
-                     "objectRef": {"resource": "pods", "namespace": namespace, "name": name},
-                     "annotations": annotations}
-            with self.audit_log.open("a") as fh:
-                fh.write(json.dumps(event) + "\n")
+        if answer is None and self.refuse_after is not None:
+            later = self.refuse_after(obj, namespace, query.get("dryRun") == "All")
+            if later is not None:
+                answer = dataclasses.replace(later, warnings=warnings + list(later.warnings), audit_id=audit_id)
+        self._audit(audit_id, namespace, name, annotations)
         if answer is not None:
             return answer
         body = json.loads(json.dumps(obj))

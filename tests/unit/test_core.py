@@ -182,7 +182,13 @@ WARNING = ('would violate PodSecurity "restricted:v1.31": allowPrivilegeEscalati
            'must set securityContext.seccompProfile.type to "RuntimeDefault" or "Localhost")')
 
 
-def resp(status, message="", warnings=(), reason="") -> Response:
+#: the Status reason the API server gives with each code (a denial's attribution depends on it)
+REASONS = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 422: "Invalid",
+           429: "TooManyRequests", 500: "InternalError"}
+
+
+def resp(status, message="", warnings=(), reason=None) -> Response:
+    reason = REASONS.get(status, "") if reason is None else reason
     body = {"kind": "Status", "message": message, "reason": reason} if status >= 300 else {"kind": "Pod"}
     return Response("POST", "/api/v1/namespaces/x/pods", {"dryRun": "All"}, status, body, list(warnings), "id")
 

@@ -9,6 +9,7 @@ import time
 import pytest
 
 from harness.cluster.namespaces import (OWNER, OWNER_LABEL, RUN_LABEL, Namespaces, await_policy, created_at)
+from harness.core.answers import Response
 from harness.core.errors import ClusterError, UsageError
 from harness.core.expectations import Policy
 from harness.core.model import LATEST, Level, Mode, PolicyVersion
@@ -230,3 +231,135 @@ def test_unshared_namespaces_are_per_process_and_deleted_by_it():
     assert "-gw3-" in name
     ns.cleanup()
     assert cluster.deleted_namespaces() == [name]
+
+
+# -- the readiness probe names the blocker; a failed policy fails fast (#11.10) ----------------------------
+
+VAP_MESSAGE = ("pods \"pss-harness-canary\" is forbidden: ValidatingAdmissionPolicy 'no-privileged' with binding "
+               "'no-privileged-b' denied request: privileged pods are not allowed here")
+QUOTA_MESSAGE = ('pods "pss-harness-canary" is forbidden: exceeded quota: zero, requested: pods=1, used: pods=0, '
+                 'limited: pods=0')
+
+
+def refusal(code: int, reason: str, message: str):
+    """A refusal hook for the fake: every pod gets this answer."""
+    def refuse(obj, namespace, dry_run):
+        return Response("POST", f"/api/v1/namespaces/{namespace}/pods", {"dryRun": "All"} if dry_run else {}, code,
+                        {"kind": "Status", "code": code, "reason": reason, "message": message})
+    return refuse
+
+
+def audit_source(tmp_path):
+    from harness.cluster.audit import AuditSource
+
+    log = tmp_path / "audit.log"
+    log.write_text("")
+    return log, AuditSource(log)
+
+
+@pytest.mark.parametrize("code, reason, message", [(403, "Forbidden", QUOTA_MESSAGE), (422, "Invalid", VAP_MESSAGE)])
+def test_a_refusal_after_podsecurity_in_a_warn_namespace_confirms_the_labels_at_once(code, reason, message):
+    """PodSecurity's warning comes back in the refused answer: no wait for the deadline."""
+    fake = FakeCluster(refuse_after=refusal(code, reason, message))
+    fake.create_namespace("ns-w", BASELINE_WARN.labels())
+    t0 = time.monotonic()
+    await_policy(fake, BASELINE_WARN, "ns-w", audit=None, server_minor=37, timeout=15)
+    assert time.monotonic() - t0 < 1
+    assert len([c for c in fake.calls if c[0] == "submit"]) == 1
+
+
+def test_a_refusal_after_podsecurity_in_an_audit_namespace_confirms_by_the_audit_event(tmp_path):
+    log, audit = audit_source(tmp_path)
+    fake = FakeCluster(refuse_after=refusal(403, "Forbidden", QUOTA_MESSAGE), audit_log=log)
+    policy = Policy(Level.BASELINE, Mode.AUDIT, LATEST)
+    fake.create_namespace("ns-a", policy.labels())
+    await_policy(fake, policy, "ns-a", audit=audit, server_minor=37, timeout=15)
+    assert len([c for c in fake.calls if c[0] == "submit"]) == 1
+
+
+def test_a_vap_refusing_a_probe_podsecurity_let_through_is_named_in_one_message():
+    """PodSecurity does not answer (labels never in effect), a ValidatingAdmissionPolicy refuses: say so, once."""
+    fake = FakeCluster(labels_after=None, refuse_after=refusal(422, "Invalid", VAP_MESSAGE))
+    fake.create_namespace("ns-v", RESTRICTED.labels())
+    with pytest.raises(ClusterError) as info:
+        await_policy(fake, RESTRICTED, "ns-v", audit=None, server_minor=37, timeout=0.2, interval=0.01)
+    message = str(info.value)
+    assert message.startswith("namespace ns-v: the readiness probe was refused by ValidatingAdmissionPolicy "
+                              "'no-privileged' (binding 'no-privileged-b') (HTTP 422): " + VAP_MESSAGE)
+    assert "; PodSecurity labels cannot be confirmed" in message
+    assert "\n" not in message
+
+
+def test_a_refusal_before_podsecurity_in_a_warn_namespace_is_named():
+    limit = 'pods "pss-harness-canary" is forbidden: maximum cpu usage per Container is 1m, but limit is 2'
+    fake = FakeCluster(refuse=refusal(403, "Forbidden", limit))
+    fake.create_namespace("ns-l", BASELINE_WARN.labels())
+    with pytest.raises(ClusterError, match=r"^namespace ns-l: the readiness probe was refused by LimitRange "
+                                           r"\(HTTP 403\): .*maximum cpu usage.*PodSecurity labels cannot be confirmed"):
+        await_policy(fake, BASELINE_WARN, "ns-l", audit=None, server_minor=37, timeout=0.1, interval=0.01)
+
+
+def test_an_exempt_namespace_fails_at_once_naming_the_exemption(tmp_path):
+    log, audit = audit_source(tmp_path)
+    fake = FakeCluster(exempt="namespace", audit_log=log)
+    fake.create_namespace("ns-x", RESTRICTED.labels())
+    t0 = time.monotonic()
+    with pytest.raises(ClusterError) as info:
+        await_policy(fake, RESTRICTED, "ns-x", audit=audit, server_minor=37, timeout=15)
+    assert time.monotonic() - t0 < 2
+    assert str(info.value).startswith("namespace ns-x: the readiness probe's audit event says exempt=namespace: "
+                                      "namespace ns-x is exempt from PodSecurity")
+
+
+def test_a_denial_under_another_policy_is_not_the_labels_in_effect():
+    fake = FakeCluster()
+    fake.create_namespace("ns-p", {"pod-security.kubernetes.io/enforce": "baseline"})
+    with pytest.raises(ClusterError, match=r"PodSecurity answered the readiness probe under 'baseline:latest', "
+                                           r"not 'restricted:latest'"):
+        await_policy(fake, RESTRICTED, "ns-p", audit=None, server_minor=37, timeout=0.1, interval=0.01)
+
+
+def test_a_policy_whose_namespace_failed_fails_at_once_with_the_same_message_and_is_not_created_again():
+    fake = FakeCluster()
+    calls = []
+
+    def ready(policy, name):
+        calls.append(name)
+        if policy == BASELINE_WARN:
+            time.sleep(0.3)  # as a probe waiting out its deadline would
+            raise ClusterError(f"namespace {name}: the readiness probe was refused by X; PodSecurity labels cannot "
+                               f"be confirmed")
+
+    janitor = Namespaces(fake, standalone(run_id="r"), ready=ready)
+    failures = janitor.prepare([RESTRICTED, BASELINE_WARN])
+    assert list(failures) == [BASELINE_WARN] and janitor.by_policy == {RESTRICTED: "pss-r-main-restricted-enforce-latest"}
+    first = str(failures[BASELINE_WARN])
+    for _ in range(3):
+        t0 = time.monotonic()
+        with pytest.raises(ClusterError) as info:
+            janitor.ensure([BASELINE_WARN])
+        assert time.monotonic() - t0 < 0.1 and str(info.value) == first
+    assert janitor.ensure([RESTRICTED]) == {RESTRICTED: "pss-r-main-restricted-enforce-latest"}
+    assert [op for op, _ in fake.calls].count("create_namespace") == 2
+    assert len(calls) == 2
+    janitor.cleanup()
+    assert sorted(fake.deleted_namespaces()) == sorted(["pss-r-main-restricted-enforce-latest",
+                                                        "pss-r-main-baseline-warn-v1-30"])
+
+
+def test_a_mapped_namespace_whose_probe_failed_is_probed_once():
+    """With --psa-namespace-map nothing is created: without the record every item waited the deadline again."""
+    fake = FakeCluster(labels_after=None)
+    fake.add_namespace("team-w", BASELINE_WARN.labels())
+    fake._label_delay["team-w"] = None  # its labels never take effect
+    probes = []
+
+    def ready(policy, name):
+        probes.append(name)
+        await_policy(fake, policy, name, audit=None, server_minor=37, timeout=0.2, interval=0.05)
+
+    janitor = Namespaces(fake, standalone(run_id="r", namespace_map={BASELINE_WARN.label: "team-w"}), ready=ready)
+    for _ in range(5):
+        with pytest.raises(ClusterError, match="namespace team-w is labelled"):
+            janitor.ensure([BASELINE_WARN])
+    assert probes == ["team-w"]

@@ -110,3 +110,22 @@ def test_a_canary_answered_by_a_server_error_is_a_cluster_error():
         "kind": "Status", "reason": "InternalError", "message": "etcdserver: request timed out"}))
     with pytest.raises(ClusterError, match=r"\(error, HTTP 500\): etcdserver: request timed out"):
         runtime(fake).preflight()
+
+
+def test_a_canary_denial_the_audit_event_does_not_confirm_is_not_podsecurity(audit_log):
+    """A layer that answers with PodSecurity's exact form is caught by the audit event (#11.9)."""
+    def copycat(obj, namespace, dry_run):
+        return Response("POST", f"/api/v1/namespaces/{namespace}/pods", {}, 403, {
+            "kind": "Status", "reason": "Forbidden",
+            "message": 'pods "pss-harness-canary" is forbidden: violates PodSecurity "restricted:latest": privileged '
+                       '(container "canary" must not set securityContext.privileged=true)'})
+    fake = FakeCluster(pod_security=False, refuse=copycat, audit_log=audit_log)
+    rt = runtime(fake, AuditSource(audit_log))
+    with pytest.raises(ClusterError) as info:
+        rt.preflight()
+    assert not isinstance(info.value, AdmissionNotInEffect)
+    assert "(denied-other, HTTP 403)" in str(info.value)
+    assert str(info.value).endswith("(the message has the form of a PodSecurity denial under 'restricted:latest', but "
+                                    "the request's audit event has no pod-security.kubernetes.io/enforce-policy "
+                                    "annotation: PodSecurity did not refuse it)")
+    rt.cleanup()

@@ -218,3 +218,56 @@ def test_cleanup_after_items_deletes_every_namespace_once():
     rt.cleanup()
     rt.cleanup()
     assert sorted(fake.deleted_namespaces()) == sorted([NS, "pss-rt-main-baseline-warn-latest"])
+
+
+def test_items_of_a_policy_whose_namespace_failed_fail_at_once_and_the_others_run():
+    """#11.10: a refused readiness probe once made every later item of the run fail with 409 AlreadyExists."""
+    fake = FakeCluster()
+    rt = runtime(fake)
+    warn = Policy(Level.BASELINE, Mode.WARN, LATEST)
+    probed = []
+
+    def ready(policy, name):
+        probed.append(policy)
+        if policy == warn:
+            raise ClusterError(f"namespace {name}: the readiness probe was refused by ValidatingAdmissionPolicy 'p' "
+                               f"(binding 'b') (HTTP 422): no; PodSecurity labels cannot be confirmed")
+
+    rt.ns.ready = ready
+    work = [Submission(pod("a"), RESTRICTED, "a"), Submission(pod("b"), warn, "b"), Submission(pod("c"), warn, "c")]
+    messages = set()
+    for _ in range(3):  # as pytest runs later items (each file's prefetch): no new namespace, no new probe
+        futures = rt.submit_many(work)
+        results = [f.result(timeout=5) for f in futures]
+        assert isinstance(results[0], Execution) and results[0].observation.outcome is Outcome.ADMITTED
+        assert all(isinstance(r, ClusterError) for r in results[1:])
+        messages |= {str(r) for r in results[1:]}
+    assert len(messages) == 1 and "ValidatingAdmissionPolicy 'p'" in messages.pop()
+    assert [op for op, _ in fake.calls].count("create_namespace") == 2
+    assert probed == [RESTRICTED, warn]
+    assert not any("AlreadyExists" in str(arg) for _, arg in fake.calls)
+    with pytest.raises(ClusterError, match="ValidatingAdmissionPolicy 'p'"):  # all or nothing, as assess expects
+        rt.execute_many(work)
+    rt.cleanup()
+    assert sorted(fake.deleted_namespaces()) == sorted([NS, "pss-rt-main-baseline-warn-latest"])
+
+
+def test_a_failed_create_event_counts_only_with_podsecurity_s_exact_denial():
+    """#11.9 on the --live controller path: a ValidatingAdmissionPolicy's copy of the denial is not PodSecurity's."""
+    from harness.core.messages import podsecurity_event_denial
+
+    denial = 'pods "d-5d8f-x1" is forbidden: violates PodSecurity "baseline:latest": privileged (container "c" must ' \
+             'not set securityContext.privileged=true)'
+    # the forms kube-apiserver v1.37's controllers write (ReplicaSet/Job/RC, StatefulSet)
+    assert podsecurity_event_denial(f"Error creating: {denial}", 37).checks == {"privileged"}
+    assert podsecurity_event_denial(f"create Pod d-0 in StatefulSet d failed error: {denial}", 37) is not None
+    copied = f"Error creating: pods \"d-5d8f-x1\" is forbidden: ValidatingAdmissionPolicy 'c' with binding 'b' " \
+             f"denied request: {denial}"
+    assert podsecurity_event_denial(copied, 37) is None
+    fake = FakeCluster()
+    rt = runtime(fake, live=True)
+    ns = rt.namespace(RESTRICTED)
+    fake.events_by_ns[ns] = [{"reason": "FailedCreate", "involvedObject": {"kind": "ReplicaSet", "name": "d-5d8f"},
+                              "message": copied}]
+    assert rt._await_failed_create(ns, "d", timeout=0.1)["reason"] is None
+    rt.cleanup()
