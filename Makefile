@@ -21,11 +21,13 @@ controlplane: setup
 controlplane-old: controlplane
 	$(BIN)/pss-harness cluster build --k8s-version 1.34
 
-## the main job: the attack corpus against the embedded cluster, reports in reports/
+## the main job: the attack corpus against the embedded cluster; each run's reports under reports/
+## (evidence/<run-id>/, runs/<run-id>/{junit.xml,allure-results/}, history.sqlite; reports/latest: the last run)
 run: controlplane
 	$(BIN)/pytest scenarios -n $(JOBS) --dist loadfile -p no:cacheprovider -p no:hypothesispytest
 
-## the whole test suite: unit tests, integration tests and the full default matrix
+## the whole test suite: unit tests, integration tests and the full default matrix; its reports go to
+## test-reports/ (tests/conftest.py), never into the main job's reports/
 test: controlplane-old
 	$(BIN)/pytest -n $(JOBS) --dist loadfile -p no:cacheprovider
 
@@ -34,4 +36,4 @@ unit: setup
 	$(BIN)/pytest tests/unit -p no:cacheprovider
 
 clean:
-	rm -rf $(VENV) reports/evidence reports/allure-results reports/junit.xml
+	rm -rf $(VENV) reports/evidence reports/runs reports/latest test-reports
