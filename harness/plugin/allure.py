@@ -97,12 +97,13 @@ def _scrub(obj) -> None:
 def _drop_marker_tags(result) -> None:
     """Drop the tags allure-pytest derives from our selection markers (``level_baseline``, ...).
 
-    They repeat the epic, feature, parameters and severity; the tags left are the framework ids.
+    They repeat the epic, feature, parameters and severity (``integration``: every scenario item has it);
+    the tags left are the framework ids.
     """
     if not any(p.name == "kind" for p in getattr(result, "parameters", None) or []):
         return  # not a scenario item
     result.labels = [lb for lb in result.labels
-                     if not (lb.name == "tag" and (lb.value in ("attack", "control") or lb.value.startswith(_MARKER_PREFIXES)))]
+                     if not (lb.name == "tag" and (lb.value in ("attack", "control", "integration") or lb.value.startswith(_MARKER_PREFIXES)))]
 
 
 class _Finalize:

@@ -9,7 +9,7 @@ section of pytest's terminal summary, before pytest's short summary and its fina
       baseline     enforce 1210/1210  warn 1210/1210  audit 1210/1210
       restricted   enforce 3401/3401  warn 3401/3401  audit 3401/3401
     controls passing: 451/451 (check × level × mode)
-    skipped: 0
+    skipped: none
     SHA256SUMS sha256 5d0c…
     evidence: reports/evidence/8f3a2c1d/
 
@@ -77,8 +77,10 @@ def summary_lines(finished: dict, *, verbosity: int = 0, cwd: Path | None = None
         return [f"pss-harness: {head}" + (f" ({'; '.join(why)})" if why else "") + f"; evidence: {where}"]
     lines = [f"{head} · {len(records)} items · Kubernetes {run.get('server_version') or '?'}"]
     lines += [f"  incomplete: {r}" for r in reasons]
-    lines += [f"  collection error: {e['file']}: {e['message'].splitlines()[-1] if e['message'] else ''}"
-              for e in errors]
+    for e in errors:
+        message = (e.get("message") or "").strip().splitlines()[-1:] or [""]
+        named = e["file"] in message[0] or Path(e["file"]).name in message[0]
+        lines.append(f"  not collected: {message[0] if named else e['file'] + ': ' + message[0]}")
     cells = caught_per_cell(records)
     if cells:
         modes = [m for m in _MODES if any(k[1] == m for k in cells)]
@@ -95,12 +97,15 @@ def summary_lines(finished: dict, *, verbosity: int = 0, cwd: Path | None = None
     lines.append(f"controls passing: {passing}/{len(controls)} (check \u00d7 level \u00d7 mode)")
     skips = Counter((r.get("skip_reason") or "").removeprefix(_SKIP_PREFIX) or "(no reason given)"
                     for r in records if r["result"] == "skipped")
-    if skips:
-        first, *rest = skips.most_common()
-        lines.append(f"skipped: {sum(skips.values())}: {first[1]} because {first[0]}")
-        lines += [f"  {n} because {reason}" for reason, n in rest[:4]]
-        if len(rest) > 4:
-            lines.append(f"  {sum(n for _, n in rest[4:])} for {len(rest) - 4} other reason(s) (results.json)")
+    if len(skips) == 1:
+        (reason, n), = skips.items()
+        lines.append(f"skipped: {n}, because {reason}")
+    elif skips:
+        lines.append(f"skipped: {sum(skips.values())}")
+        ranked = skips.most_common()
+        lines += [f"  {n} because {reason}" for reason, n in ranked[:5]]
+        if len(ranked) > 5:
+            lines.append(f"  {sum(n for _, n in ranked[5:])} for {len(ranked) - 5} other reason(s) (see results.json)")
     else:
         lines.append("skipped: none")
     history = finished.get("history") or {}

@@ -3,7 +3,9 @@
 Shared by the report tests. The corpus is ``tests/assets/_corpus`` (one attack, one control and
 one deliberately mislabelled scenario whose baseline/restricted items fail), laid out as
 ``scenarios/<level>/<check>/`` in ``workdir``; the run has no ini file, so none of the project's
-``addopts`` apply, and every output goes under ``workdir/reports``.
+``addopts`` apply, and every output goes under ``workdir/reports`` where the plugin puts it by
+default: ``evidence/<run-id>/``, ``runs/<run-id>/junit.xml`` and ``runs/<run-id>/allure-results/``
+(no ``--junitxml`` or ``--alluredir`` is given), ``history.sqlite`` and the ``latest`` link.
 """
 
 from __future__ import annotations
@@ -38,8 +40,12 @@ class HarnessRun:
         return self.process.stdout + self.process.stderr
 
 
-def run_harness(cluster, workdir: Path, *extra: str, run_id: str = "reportrun", extra_files: dict | None = None) -> HarnessRun:
-    """Copy the corpus into ``workdir/scenarios`` (plus ``extra_files``: relative path -> text) and run it."""
+def run_harness(cluster, workdir: Path, *extra: str, run_id: str = "reportrun", extra_files: dict | None = None,
+                audit: bool = True, jobs: int = 2) -> HarnessRun:
+    """Copy the corpus into ``workdir/scenarios`` (plus ``extra_files``: relative path -> text) and run it.
+
+    ``audit=False`` leaves out ``--audit-log`` (an external cluster without an audit source).
+    """
     scenarios = workdir / "scenarios"
     for name, where in LAYOUT.items():
         (scenarios / where).mkdir(parents=True, exist_ok=True)
@@ -49,11 +55,10 @@ def run_harness(cluster, workdir: Path, *extra: str, run_id: str = "reportrun", 
         (scenarios / rel).write_text(text)
     reports = workdir / "reports"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PSS_HARNESS_", "PYTEST_"))}
-    args = [sys.executable, "-m", "pytest", "scenarios", "--rootdir", str(workdir), "-p", "no:cacheprovider", "-n", "2",
-            "--kubeconfig", str(cluster.kubeconfig), "--audit-log", str(cluster.audit_log.path),
-            "--psa-kinds", KINDS, "--psa-run-id", run_id,
-            "-o", f"psa_reports={reports}", f"--junitxml={reports / 'junit.xml'}",
-            f"--alluredir={reports / 'allure-results'}", *extra]
+    args = [sys.executable, "-m", "pytest", "scenarios", "--rootdir", str(workdir), "-p", "no:cacheprovider",
+            *(["-n", str(jobs)] if jobs else []), "--kubeconfig", str(cluster.kubeconfig),
+            *(["--audit-log", str(cluster.audit_log.path)] if audit else []),
+            "--psa-kinds", KINDS, "--psa-run-id", run_id, "--psa-reports", "reports", *extra]
     proc = subprocess.run(args, cwd=workdir, capture_output=True, text=True, timeout=600, env=env)
-    return HarnessRun(proc, workdir, reports, reports / "evidence" / run_id, reports / "junit.xml",
-                      reports / "allure-results")
+    return HarnessRun(proc, workdir, reports, reports / "evidence" / run_id, reports / "runs" / run_id / "junit.xml",
+                      reports / "runs" / run_id / "allure-results")
