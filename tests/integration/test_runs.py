@@ -123,7 +123,11 @@ def test_an_own_scenario_directory_reports_into_the_current_directory_whatever_t
                                           run_id="own", jobs=0, target=str(scenarios)),
                           cwd=cwd, capture_output=True, text=True, timeout=600, env=harness_env())
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
-    assert f"rootdir: {tmp_path}\n" in proc.stdout  # pytest's rootdir is not where the reports go
+    # pytest's rootdir is the common ancestor of its arguments, option values included (the kubeconfig's
+    # directory too: "/" for ~/.kube/config and a corpus elsewhere); the reports do not go there
+    rootdir = Path(next(line for line in proc.stdout.splitlines() if line.startswith("rootdir: ")).split(": ", 1)[1])
+    assert rootdir != cwd and cwd.is_relative_to(rootdir)
+    assert not (rootdir / "reports" / "evidence" / "own").exists()
     reports = cwd / "reports"
     results = json.loads((reports / "evidence" / "own" / "results.json").read_text())
     assert results["run"]["status"] == "passed" and results["run"]["items"] > 0
