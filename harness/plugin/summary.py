@@ -5,7 +5,7 @@ the bundle's directory and digest) into lines; the plugin prints them as the ``p
 section of pytest's terminal summary, before pytest's short summary and its final line::
 
     run 8f3a2c1d: PASSED · 17048 items · Kubernetes v1.37.2
-    attacks caught as owed (passed/owed; enforce: Pods denied, workloads warned · warn: warned · audit: annotated)
+    attacks refused as owed (passed/owed; enforce: Pods denied, workloads warned · warn: warned · audit: annotated)
       baseline     enforce 1210/1210  warn 1210/1210  audit 1210/1210
       restricted   enforce 3401/3401  warn 3401/3401  audit 3401/3401
     controls passing: 451/451 (check × level × mode)
@@ -84,14 +84,14 @@ def summary_lines(finished: dict, *, verbosity: int = 0, cwd: Path | None = None
     cells = caught_per_cell(records)
     if cells:
         modes = [m for m in _MODES if any(k[1] == m for k in cells)]
-        lines.append("attacks caught as owed (passed/owed; enforce: Pods denied, workloads warned · "
+        lines.append("attacks refused as owed (passed/owed; enforce: Pods denied, workloads warned · "
                      "warn: warned · audit: annotated)")
         for level in [lv for lv in _LEVELS if any(k[0] == lv for k in cells)]:
             row = "  ".join(f"{m} {cells[(level, m)][0]}/{cells[(level, m)][1]}" if (level, m) in cells
                             else f"{m} -" for m in modes)
             lines.append(f"  {level:<11}  {row}")
     else:
-        lines.append("attacks caught as owed: none owed in this selection")
+        lines.append("attacks refused as owed: none owed in this selection")
     controls = control_summary(records)
     passing = sum(1 for c in controls.values() if c["status"] == "passed")
     lines.append(f"controls passing: {passing}/{len(controls)} (check \u00d7 level \u00d7 mode)")

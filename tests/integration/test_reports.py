@@ -177,7 +177,7 @@ def test_the_terminal_ends_with_what_was_proven_and_where_the_evidence_is(run, r
     section = out[out.index(" pss-harness ---"):]
     lines = section.splitlines()[1:]
     assert lines[0].startswith("run reportrun: FAILED · 84 items · Kubernetes v")
-    assert re.search(r"^attacks caught as owed \(passed/owed", section, re.M)
+    assert re.search(r"^attacks refused as owed \(passed/owed", section, re.M)
     # the mislabelled scenario fails at baseline and restricted enforce (Pods and workloads alike)
     cells = dict(re.findall(r"^  (baseline|restricted) +(enforce \S+  warn \S+  audit \S+)$", section, re.M))
     assert set(cells) == {"baseline", "restricted"}, section

@@ -209,7 +209,7 @@ def test_the_summary_says_what_was_proven_and_ends_with_where_the_evidence_is(tm
     lines = summary_lines(_finished(tmp_path, status="failed", incomplete_reasons=[], collection_errors=[]),
                           cwd=tmp_path)
     assert lines[0] == "run fixture1: FAILED · 7 items · Kubernetes v1.37.2"
-    assert lines[1].startswith("attacks caught as owed (passed/owed;")
+    assert lines[1].startswith("attacks refused as owed (passed/owed;")
     assert lines[2] == "  baseline     enforce 1/2  warn 1/1  audit 0/1"
     assert lines[3] == "  restricted   enforce 1/1  warn -  audit -"
     assert lines[4].startswith("controls passing: ") and lines[4].endswith(" (check × level × mode)")
