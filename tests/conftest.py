@@ -22,8 +22,9 @@ SUITE_REPORTS = REPO / "test-reports"
 
 @pytest.hookimpl(tryfirst=True)  # before the harness plugin resolves its report directory (also tryfirst)
 def pytest_configure(config: pytest.Config) -> None:
-    given = config.getoption("psa_reports", None) if hasattr(config.option, "psa_reports") else None
-    if given is None and config.getini("psa_reports") == "reports" and not hasattr(config, "workerinput"):
+    if not hasattr(config.option, "psa_reports") or hasattr(config, "workerinput"):
+        return  # the harness plugin is not loaded; or an xdist worker, which takes the controller's directory
+    if config.option.psa_reports is None and config.getini("psa_reports") == "reports":
         config.option.psa_reports = str(SUITE_REPORTS)
 
 
