@@ -4,8 +4,11 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 JOBS   ?= 2
+# Allure 3 (the npm package) renders Allure results; the test suite renders a run with it. Installed once here.
+NPM_CACHE ?= $(HOME)/.cache/pss-harness/npm
+ALLURE3   ?= allure@3
 
-.PHONY: setup controlplane controlplane-old run test unit clean
+.PHONY: setup controlplane controlplane-old allure3 run test unit clean
 
 setup: $(VENV)/.installed
 
@@ -21,12 +24,21 @@ controlplane: setup
 controlplane-old: controlplane
 	$(BIN)/pss-harness cluster build --k8s-version 1.34
 
-## the main job: the attack corpus against the embedded cluster, reports in reports/
+allure3:
+	@if [ -x $(NPM_CACHE)/node_modules/.bin/allure ]; then \
+	  echo "Allure 3 $$($(NPM_CACHE)/node_modules/.bin/allure --version) in $(NPM_CACHE)"; \
+	elif command -v npm >/dev/null; then \
+	  npm install --prefix $(NPM_CACHE) --no-audit --no-fund --loglevel=error $(ALLURE3); \
+	else echo "npm not found: the Allure 3 rendering test will be skipped (apt-get install nodejs npm)"; fi
+
+## the main job: the attack corpus against the embedded cluster; each run's reports under reports/
+## (evidence/<run-id>/, runs/<run-id>/{junit.xml,allure-results/}, history.sqlite; reports/latest: the last run)
 run: controlplane
 	$(BIN)/pytest scenarios -n $(JOBS) --dist loadfile -p no:cacheprovider -p no:hypothesispytest
 
-## the whole test suite: unit tests, integration tests and the full default matrix
-test: controlplane-old
+## the whole test suite: unit tests, integration tests and the full default matrix; its reports go to
+## test-reports/ (tests/conftest.py), never into the main job's reports/
+test: controlplane-old allure3
 	$(BIN)/pytest -n $(JOBS) --dist loadfile -p no:cacheprovider
 
 ## fast tests only (no cluster)
@@ -34,4 +46,4 @@ unit: setup
 	$(BIN)/pytest tests/unit -p no:cacheprovider
 
 clean:
-	rm -rf $(VENV) reports/evidence reports/allure-results reports/junit.xml
+	rm -rf $(VENV) reports/evidence reports/runs reports/latest test-reports

@@ -1,12 +1,31 @@
-"""Shared by the unit and the integration tests: pytester, and checking a real output against its shipped JSON Schema."""
+"""Shared by the unit and the integration tests: pytester, checking a real output against its shipped JSON Schema,
+and where the test suite's own reports go.
+
+The test suite never writes into the main job's ``reports/``: unless ``--psa-reports`` (or a
+``psa_reports`` ini value) says otherwise, the suite's own run (``make test``, or ``pytest tests/...``
+from the checkout) writes its evidence, JUnit XML and Allure results under ``test-reports/``. Every
+test that runs the harness itself gives that run a temporary report directory.
+"""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 pytest_plugins = ["pytester"]
+
+REPO = Path(__file__).resolve().parents[1]
+SUITE_REPORTS = REPO / "test-reports"
+
+
+@pytest.hookimpl(tryfirst=True)  # before the harness plugin resolves its report directory (also tryfirst)
+def pytest_configure(config: pytest.Config) -> None:
+    if not hasattr(config.option, "psa_reports") or hasattr(config, "workerinput"):
+        return  # the harness plugin is not loaded; or an xdist worker, which takes the controller's directory
+    if config.option.psa_reports is None and config.getini("psa_reports") == "reports":
+        config.option.psa_reports = str(SUITE_REPORTS)
 
 
 @pytest.fixture(scope="session")

@@ -5,8 +5,9 @@
 Runs pytest with the plugin (``-p harness.plugin``) on the corpus the package ships
 (``harness.core.resources.corpus_dir()``: ``harness/_data/scenarios`` in a wheel, ``scenarios/``
 in a checkout). Without ``--kubeconfig`` the plugin starts the embedded control plane, building it
-first if it is not cached. Every report goes to ``./reports`` of the current directory (evidence,
-history, ``junit.xml``, ``allure-results/``), as ``make run`` writes them in a checkout. Every
+first if it is not cached. Every report goes to ``./reports`` of the current directory (the
+evidence bundle, the history, ``runs/<run-id>/junit.xml`` and ``allure-results/``, the ``latest``
+link), as ``make run`` writes them in a checkout; ``--psa-reports DIR`` chooses another. Every
 argument is passed to pytest, e.g. ``pss-harness run -n 2 --dist loadfile --psa-levels baseline``;
 ``pss-harness run -- --help`` lists pytest's and the plugin's options. The exit status is pytest's.
 
@@ -52,13 +53,12 @@ def pytest_command(pytest_args: list[str], cwd: Path) -> list[str]:
     # -P: the installed package, not a `harness/` that happens to be in the current directory.
     # --rootdir: node ids and evidence paths read `scenarios/...` as in a checkout; pytest's cache
     # and the reports stay in the current directory, out of the installed package.
+    # The plugin writes JUnit XML and Allure results per run under the report directory unless
+    # --junitxml / --alluredir say otherwise.
     cmd = [sys.executable, "-P", "-m", "pytest", str(corpus), "-p", "harness.plugin",
-           "--rootdir", str(corpus.parent), "-o", f"cache_dir={cwd / '.pytest_cache'}",
-           "-o", f"psa_reports={reports}"]
-    if not _has_option(pytest_args, "--junitxml", "--junit-xml"):
-        cmd.append(f"--junitxml={reports / 'junit.xml'}")
-    if not _has_option(pytest_args, "--alluredir"):
-        cmd += [f"--alluredir={reports / 'allure-results'}", "--clean-alluredir"]
+           "--rootdir", str(corpus.parent), "-o", f"cache_dir={cwd / '.pytest_cache'}"]
+    if not _has_option(pytest_args, "--psa-reports"):
+        cmd.append(f"--psa-reports={reports}")
     return cmd + pytest_args
 
 

@@ -2,9 +2,11 @@
 
 May import everything but the CLI. Its modules: ``options`` (the one config object from CLI, env
 and ini), ``collect`` (scenario files as items), ``session`` (per-process state: target, runtime,
-preflight), ``evidence`` (records written by hooks, never by tests) and ``allure`` (labels and
-attachments), and ``namespaces`` (the namespace sweep as items, ``--psa-namespaces``). Nothing here
-decides a verdict; that is ``harness.core``.
+preflight), ``evidence`` (records written by hooks, never by tests; each run's own output
+directory), ``allure`` (labels and attachments), ``runstatus`` (passed, failed or incomplete, stated
+in every report and the exit status), ``summary`` (what the terminal says at the end) and
+``namespaces`` (the namespace sweep as items, ``--psa-namespaces``). Nothing here decides a verdict;
+that is ``harness.core``.
 
 Target: ``--kubeconfig``/``--context`` (or ``PSS_HARNESS_KUBECONFIG``) names an existing cluster;
 otherwise an embedded control plane is started once, in the controlling process, and shared
@@ -23,7 +25,9 @@ from harness.core.errors import HarnessError
 from harness.core.settings import HarnessConfig
 from harness.plugin import evidence
 from harness.plugin.collect import ScenarioFile, ScenarioItem, is_scenario_file
-from harness.plugin.options import add_options, get_config
+from harness.plugin.options import add_options, get_config, reports_dir
+from harness.plugin.runstatus import RunTracker, tracker_of
+from harness.plugin.summary import summary_lines
 from harness.plugin.session import (STATE, RunState, install_sigterm, is_worker, prepare, restore_sigterm, runtime_for,
                                     shutdown)
 from harness.plugin.session import current_runtime as session_runtime
@@ -35,7 +39,6 @@ pytest_plugins = ["harness.plugin.namespaces"]
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     add_options(parser)
-    parser.addini("psa_reports", "directory for evidence and reports", default="reports")
 
 
 def _dist_by_file(config: pytest.Config) -> None:
@@ -52,6 +55,7 @@ def _dist_by_file(config: pytest.Config) -> None:
         config.option.dist = "loadfile"
 
 
+@pytest.hookimpl(tryfirst=True)  # before junitxml and allure-pytest read their output options
 def pytest_configure(config: pytest.Config) -> None:
     for line in [
         "integration: starts or uses a real control plane (kube-apiserver + etcd)",
@@ -66,6 +70,8 @@ def pytest_configure(config: pytest.Config) -> None:
         cfg = get_config(config)
     except HarnessError as exc:
         raise pytest.UsageError(str(exc)) from None
+    evidence.default_outputs(config, cfg.run_id)
+    RunTracker.install(config)
     for directory in cfg.scenario_dirs:  # the user's own corpus, collected with the paths given
         if directory not in config.args:
             config.args.append(directory)
@@ -183,6 +189,7 @@ def pytest_configure_node(node) -> None:
     if state.target:
         node.workerinput["psa_target"] = dict(state.target)
     node.workerinput["psa_run_id"] = get_config(node.config).run_id
+    node.workerinput["psa_reports"] = str(reports_dir(node.config))
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -211,8 +218,25 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
         return
     evidence.close_records(config)
     if not is_worker(config) and state.runtime is not None:
-        evidence.finish_run(config, state, exitstatus)
+        tracker = tracker_of(config)
+        # session.exitstatus: the run tracker (tryfirst) may have raised it for an incomplete run
+        evidence.finish_run(config, state, session.exitstatus, tracker.status if tracker else None)
     shutdown(config)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
+    """What the run proved, in a few lines (one under ``-q``, none under ``-qq``); the evidence's path last."""
+    finished = evidence.finished_run(config)
+    if finished is None:
+        return
+    lines = summary_lines(finished, verbosity=config.get_verbosity(), cwd=Path(config.invocation_params.dir))
+    if not lines:
+        return
+    if config.get_verbosity() >= 0:
+        terminalreporter.write_sep("-", "pss-harness")
+    colour = {"failed": {"red": True}, "incomplete": {"yellow": True}, "passed": {"green": True}}
+    for n, line in enumerate(lines):
+        terminalreporter.write_line(line, **(colour.get(finished["results"]["run"].get("status"), {}) if n == 0 else {}))
 
 
 @pytest.fixture(scope="session")

@@ -12,8 +12,9 @@ worker's results into the shared ``--alluredir``. What an item gets:
     params    kind, level, mode, version (they also make each item's Allure history id distinct)
     attach    manifest sent (YAML), request, server response (status, outcome, message),
               warnings, audit event (named by its auditID; PodSecurity annotations); for a failure also the
-              expectation and the verdict's problems. Attachments are content-addressed:
-              one file per distinct body, shared by every result that cites it
+              expectation and the verdict's problems. Each result cites files of its own (Allure 3
+              links a file to one result only and shows every other citation as "missed"); a body
+              is stored once per process and its other names are hard links to it
 
 Every value comes from the redacted evidence record, and a ``report_result`` hook scrubs the
 failure message and trace allure-pytest takes from the exception before the result is written
@@ -29,6 +30,7 @@ import functools
 import hashlib
 import json
 import os
+import uuid
 from pathlib import Path
 
 import allure_commons
@@ -37,7 +39,7 @@ import yaml
 
 from harness.reports.redact import default_redactor
 
-__all__ = ["SEVERITIES", "annotate", "enabled", "write_environment"]
+__all__ = ["SEVERITIES", "annotate", "enabled", "in_use", "write_environment"]
 
 _REDACTION = "pss-harness-finalize"
 _MARKER_PREFIXES = ("level_", "mode_", "kind_", "severity_", "check_", "attack_")
@@ -64,6 +66,17 @@ def enabled(config) -> bool:
     return bool(getattr(config.option, "allure_report_dir", None))
 
 
+def in_use() -> bool:
+    """Whether an allure-pytest session in this process already writes results (allure-commons is global).
+
+    True inside a pytester run of an outer session with Allure: a second results writer would
+    get every result of both sessions.
+    """
+    from allure_commons.logger import AllureFileLogger
+
+    return any(isinstance(p, AllureFileLogger) for p in allure_commons.plugin_manager.get_plugins())
+
+
 def _scrub(obj) -> None:
     r = default_redactor()
     for attr in ("name", "description", "descriptionHtml", "fullName"):
@@ -84,7 +97,8 @@ def _scrub(obj) -> None:
 def _drop_marker_tags(result) -> None:
     """Drop the tags allure-pytest derives from our selection markers (``level_baseline``, ...).
 
-    They repeat the epic, feature, parameters and severity; the tags left are the framework ids.
+    They repeat the epic, feature, parameters and severity (``integration``: every scenario item has it);
+    the tags left are the framework ids.
     """
     if not any(p.name == "kind" for p in getattr(result, "parameters", None) or []):
         return  # not a scenario item
@@ -167,11 +181,15 @@ def _manifest_text(canonical_json: str) -> str:
 
 
 class _Attachments:
-    """Content-addressed attachments: each distinct body is one file, shared by every result citing it.
+    """Attachment files: one name per citation, one stored body per distinct content and process.
 
-    A manifest is sent under many policies and most server answers repeat; Allure resolves an
-    attachment by its ``source`` file name, so results may share one. The name is the body's
-    SHA-256; a process writes a body once (atomically; two workers writing it write the same bytes).
+    Allure 3 resolves an attachment by its file name and links a file to the first result that
+    cites it; every later citation of the same file is "missed" (shown without content). So each
+    citation gets a file name of its own. A manifest is sent under many policies and most server
+    answers repeat, so the first citation of a body in this process writes it (atomically) and
+    the later ones are hard links to that file: the names multiply, the bytes stored do not. Where
+    a link cannot be made (a filesystem without hard links, an inode at its link limit) the body
+    is written again, and that copy is linked from then on.
     Falls back to ``allure.attach`` when allure-pytest's reporter is not where it is expected.
     """
 
@@ -179,7 +197,7 @@ class _Attachments:
         self.directory = Path(config.option.allure_report_dir)
         listener = config.pluginmanager.get_plugin("allure_listener")
         self.reporter = getattr(listener, "allure_logger", None)
-        self.written: set[str] = set()
+        self.stored: dict[str, Path] = {}   #: body digest -> the file holding it
 
     @classmethod
     def of(cls, config) -> "_Attachments":
@@ -198,14 +216,20 @@ class _Attachments:
             allure.attach(body, name, kind)
             return
         data = body.encode("utf-8")
-        source = f"{hashlib.sha256(data).hexdigest()[:40]}-attachment.{kind.extension}"
-        if source not in self.written:
-            target = self.directory / source
-            if not target.exists():
-                tmp = self.directory / f"{source}.{os.getpid()}.tmp"
-                tmp.write_bytes(data)
-                os.replace(tmp, target)
-            self.written.add(source)
+        digest = hashlib.sha256(data).hexdigest()
+        source = f"{uuid.uuid4()}-attachment.{kind.extension}"
+        target = self.directory / source
+        stored = self.stored.get(digest)
+        if stored is not None:
+            try:
+                os.link(stored, target)
+            except OSError:  # no hard links here, or the file is at its link limit: store the body again
+                stored = None
+        if stored is None:
+            tmp = self.directory / f"{source}.{os.getpid()}.tmp"
+            tmp.write_bytes(data)
+            os.replace(tmp, target)
+            self.stored[digest] = target
         test.attachments.append(Attachment(source=source, name=name, type=kind.mime_type))
 
 

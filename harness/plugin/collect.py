@@ -14,6 +14,7 @@ from harness.core.model import LATEST, Level, Mode
 from harness.corpus.scenarios import ANNOTATION, Scenario, load_scenario, mentions_harness
 from harness.core.verdict import Verdict, judge
 from harness.plugin.session import runtime_for
+from harness.reports.record import AUDIT_UNOBSERVED
 
 __all__ = ["ScenarioFile", "ScenarioItem", "VerdictMismatch", "is_scenario_file", "policies_for"]
 
@@ -131,7 +132,7 @@ class ScenarioItem(pytest.Item):
         self.expectation = expected(self.scenario, self.kind, self.policy, rt.server_minor)
         audit = self.policy.mode is Mode.AUDIT
         if audit and rt.audit is None:
-            pytest.skip("audit mode needs the cluster's audit log: pass --audit-log FILE or '!COMMAND' "
+            pytest.skip(f"{AUDIT_UNOBSERVED}: pass --audit-log FILE or '!COMMAND' "
                         "(the embedded control plane provides it)")
         if self._prefetched is None:
             self._prefetch(rt)

@@ -3,9 +3,20 @@
 Each process (controller or xdist worker) appends its items' records to
 ``<reports>/evidence/<run-id>/records/<worker>.jsonl`` from ``pytest_runtest_makereport``, and
 labels the item for Allure (``allure_labels``). At the end of the session the controller merges
-the records with the run's metadata into the bundle (``bundle``): ``results.json``,
+the records with the run's metadata and status into the bundle (``bundle``): ``results.json``,
 ``history.json``, ``index.html`` and ``SHA256SUMS``; it adds the run to the history store
-``<reports>/history.sqlite`` and removes the per-process record files.
+``<reports>/history.sqlite``, removes the per-process record files and points ``<reports>/latest``
+at the run.
+
+Every run has its own output (``<reports>`` is ``options.reports_dir``: ``--psa-reports``, else
+``./reports``), so runs on one checkout never overwrite each other::
+
+    <reports>/evidence/<run-id>/           the sealed bundle
+    <reports>/runs/<run-id>/junit.xml      unless --junitxml was given
+    <reports>/runs/<run-id>/allure-results/  unless --alluredir was given
+    <reports>/runs/<run-id>/evidence  ->  ../../evidence/<run-id>
+    <reports>/latest  ->  runs/<run-id>    the last run that sealed a bundle (replaced at its end)
+    <reports>/history.sqlite               every run (SQLite serialises concurrent writers)
 
 Records hold what was sent and what the server said, passed through ``redact``: never a URL,
 token, key or kubeconfig content. The run's own credentials and server address are registered
@@ -36,14 +47,16 @@ import harness
 from harness.plugin import allure as allure_labels
 from harness.reports import bundle
 from harness.reports import history
-from harness.reports.record import RunMeta, corpus_digest, item_record, result_counts, results_document
+from harness.reports.record import RunMeta, corpus_digest, item_record, result_counts, results_document, run_status
 from harness.reports.redact import default_redactor, secrets_from_client
 
-__all__ = ["close_records", "evidence_dir", "finish_run", "history_path", "record_item", "start_run"]
+__all__ = ["close_records", "default_outputs", "evidence_dir", "finish_run", "finished_run", "has_run", "history_path",
+           "record_item", "reports_root", "run_dir", "start_run"]
 
 _META = pytest.StashKey[RunMeta]()
 _SECRETS_LOADED = pytest.StashKey[bool]()
 _RECORDS = pytest.StashKey[object]()
+_FINISHED = pytest.StashKey[dict]()
 #: CI variables worth recording as the runner's identity (values are redacted like everything else)
 _CI_VARS = ("CI", "GITHUB_REPOSITORY", "GITHUB_RUN_ID", "GITHUB_SHA", "CI_PROJECT_PATH", "CI_PIPELINE_ID",
             "CI_COMMIT_SHA", "BUILD_TAG", "BUILD_NUMBER")
@@ -57,18 +70,45 @@ def _iso(ts: float) -> str:
     return datetime.datetime.fromtimestamp(ts, datetime.timezone.utc).isoformat(timespec="milliseconds")
 
 
-def _reports_root(config: pytest.Config) -> Path:
-    root = Path(config.getini("psa_reports"))
-    return root if root.is_absolute() else Path(config.rootpath) / root
+def reports_root(config: pytest.Config) -> Path:
+    """The run's report directory (``--psa-reports``, else ``./reports``), absolute."""
+    from harness.plugin.options import reports_dir
+
+    return reports_dir(config)
 
 
 def evidence_dir(config: pytest.Config, run_id: str) -> Path:
-    return _reports_root(config) / "evidence" / run_id
+    return reports_root(config) / "evidence" / run_id
+
+
+def run_dir(config: pytest.Config, run_id: str) -> Path:
+    """``<reports>/runs/<run-id>``: the run's JUnit XML and Allure results, unless given elsewhere."""
+    return reports_root(config) / "runs" / run_id
 
 
 def history_path(config: pytest.Config) -> Path:
     """The run history store: ``<psa_reports>/history.sqlite``."""
-    return _reports_root(config) / "history.sqlite"
+    return reports_root(config) / "history.sqlite"
+
+
+def default_outputs(config: pytest.Config, run_id: str) -> None:
+    """JUnit XML and Allure results under ``<reports>/runs/<run-id>/`` unless the user named them.
+
+    Runs from ``pytest_configure`` before the junitxml and allure-pytest plugins read their
+    options, in every process (an xdist worker computes the same directory: it has the
+    controller's run id and report directory). Not inside another session in the same process
+    (pytester): allure-commons is process-global, and the outer run's Allure results would get
+    the inner run's tests. A reused ``--psa-run-id`` starts with an empty Allure directory.
+    """
+    directory = run_dir(config, run_id)
+    worker = hasattr(config, "workerinput")
+    if hasattr(config.option, "xmlpath") and not config.option.xmlpath and not worker:
+        config.option.xmlpath = str(directory / "junit.xml")
+    if hasattr(config.option, "allure_report_dir") and not config.option.allure_report_dir \
+            and not allure_labels.in_use():
+        config.option.allure_report_dir = str(directory / "allure-results")
+        if not worker and not config.option.collectonly:
+            shutil.rmtree(directory / "allure-results", ignore_errors=True)
 
 
 def _worker(config: pytest.Config) -> str:
@@ -243,6 +283,9 @@ def record_item(item, report, runtime) -> None:
     allure_labels.annotate(item, record)
     _records_file(item.config, run_id).write(line + "\n")
     item.psa_record = record
+    # travels with the report to the controller (xdist serialises a report's attributes): the run's status
+    report.pss_harness = {"scenario": s.id, "mode": item.policy.mode.value, "result": record["result"],
+                          "skip_reason": record["skip_reason"]}
 
 
 def _records_file(config: pytest.Config, run_id: str):
@@ -263,10 +306,17 @@ def close_records(config: pytest.Config) -> None:
         del config.stash[_RECORDS]
 
 
-def finish_run(config: pytest.Config, state, exitstatus) -> Path | None:
+def has_run(config: pytest.Config) -> bool:
+    """Whether this process started a run that ``finish_run`` will seal (the preflight passed)."""
+    return config.stash.get(_META, None) is not None
+
+
+def finish_run(config: pytest.Config, state, exitstatus, status: dict | None = None) -> Path | None:
     """Merge every process's records into the bundle and the history store (controller side).
 
     Every process has closed its record file (``close_records``, from ``pytest_sessionfinish``).
+    ``status`` is the run's status (``runstatus``: ``record.run_status``'s fields); without one it
+    is derived from the records alone. What the terminal summary needs is kept for ``finished_run``.
     """
     meta = config.stash.get(_META, None)
     if meta is None:
@@ -277,23 +327,27 @@ def finish_run(config: pytest.Config, state, exitstatus) -> Path | None:
         records += [json.loads(line) for line in part.read_text(encoding="utf-8").splitlines() if line.strip()]
     records.sort(key=lambda r: r["nodeid"])
     scenarios = {r["scenario"]: r["scenario_sha256"] for r in records if r.get("scenario_sha256")}
-    meta = {**meta, "finished": _now(), "exit_status": int(exitstatus), "counts": result_counts(records),
+    counts = result_counts(records)
+    if status is None:
+        status = run_status(counts=counts)
+    meta = {**meta, "finished": _now(), "exit_status": int(exitstatus), "counts": counts,
             "items": len(records), "scenarios": scenarios,
-            "corpus_sha256": corpus_digest(scenarios) if scenarios else None}
+            "corpus_sha256": corpus_digest(scenarios) if scenarios else None,
+            "status": status["status"], "incomplete_reasons": list(status["incomplete_reasons"]),
+            "collection_errors": default_redactor().scrub(list(status["collection_errors"]))}
     results = results_document(meta, records)
-    tr = config.pluginmanager.get_plugin("terminalreporter")
+    problems = []
     snapshot = None
     db = history_path(config)
     try:
         history.record_run(db, results)
         snapshot = history.snapshot(db, meta["run_id"], meta["cluster_fingerprint"])
     except Exception as exc:  # the evidence matters more than its history: report and go on
-        if tr:
-            tr.write_line(f"pss-harness: could not update the history store {db}: {exc}")
+        problems.append(f"could not update the history store {db}: {exc}")
     bundle.write_bundle(directory, results, snapshot)
     shutil.rmtree(directory / "records", ignore_errors=True)
     bundle.write_sums(directory)  # the record files are gone: sums over the final content
-    signed = _sign(config, directory, meta, tr)
+    signed = _sign(config, directory, meta, problems)
     digest = bundle.sums_digest(directory)
     if snapshot is not None:
         try:
@@ -303,19 +357,45 @@ def finish_run(config: pytest.Config, state, exitstatus) -> Path | None:
     alluredir = getattr(config.option, "allure_report_dir", None)
     if alluredir:
         allure_labels.write_environment(alluredir, meta)
-    if tr:
-        tr.write_line(f"pss-harness: evidence for {len(records)} item(s) in {directory}/ "
-                      f"(index.html; SHA256SUMS sha256 {digest})")
-        if signed:
-            tr.write_line(signed)
-        if snapshot and snapshot.get("changes"):
-            tr.write_line(f"pss-harness: {len(snapshot['changes'])} control(s) changed since run "
-                          f"{snapshot['previous']['run_id']} on this cluster (see index.html#history)")
+    problems += _point_latest(config, meta["run_id"], directory)
+    config.stash[_FINISHED] = {"results": results, "history": snapshot, "directory": directory, "digest": digest,
+                               "problems": problems, "signed": signed}
     return directory / bundle.RESULTS
 
 
-def _sign(config: pytest.Config, directory: Path, meta: dict, tr) -> str | None:
-    """Sign the sealed bundle if ``--psa-sign-key`` was given; the line saying so, or None."""
+def finished_run(config: pytest.Config) -> dict | None:
+    """What ``finish_run`` sealed: ``results``, ``history`` (snapshot), ``directory``, ``digest``, ``problems``."""
+    return config.stash.get(_FINISHED, None)
+
+
+def _point_latest(config: pytest.Config, run_id: str, evidence: Path) -> list[str]:
+    """``<reports>/runs/<run-id>/evidence`` -> the bundle, then ``<reports>/latest`` -> ``runs/<run-id>``.
+
+    Each link is made under a temporary name and renamed over the old one, so a reader never
+    sees it missing, and of two runs ending at once the last rename wins. Where the filesystem
+    has no symbolic links, says so (the run's files are all there under their own names).
+    """
+    root, directory = reports_root(config), run_dir(config, run_id)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        _replace_link(directory / "evidence", Path(os.path.relpath(evidence, directory)))
+        _replace_link(root / "latest", Path(os.path.relpath(directory, root)))
+    except OSError as exc:
+        return [f"could not point {root / 'latest'} at this run ({exc}); its files are under {directory}"]
+    return []
+
+
+def _replace_link(link: Path, target: Path) -> None:
+    if link.exists() and not link.is_symlink():
+        raise OSError(f"{link} exists and is not a symbolic link")
+    tmp = link.with_name(f".{link.name}.{os.getpid()}.tmp")
+    tmp.unlink(missing_ok=True)
+    os.symlink(target, tmp, target_is_directory=True)
+    os.replace(tmp, link)
+
+
+def _sign(config: pytest.Config, directory: Path, meta: dict, problems: list[str]) -> str | None:
+    """Sign the sealed bundle if ``--psa-sign-key`` was given; the line saying so, or None (a failure: in ``problems``)."""
     from harness.core.errors import HarnessError
     from harness.plugin.options import get_config
     from harness.reports import signing
@@ -327,8 +407,7 @@ def _sign(config: pytest.Config, directory: Path, meta: dict, tr) -> str | None:
         key = signing.load_private_key(path, "--psa-sign-key")
         signing.sign_bundle(directory, key, meta)
     except HarnessError as exc:  # the key was checked at the start; it changed since
-        if tr:
-            tr.write_line(f"pss-harness: the bundle is NOT signed: {exc}", red=True)
+        problems.append(f"the bundle is NOT signed: {exc}")
         return None
-    return (f"pss-harness: signed with key {signing.keyid(key.public_key())} ({signing.ENVELOPE}; "
+    return (f"signed with key {signing.keyid(key.public_key())} ({signing.ENVELOPE}; "
             f"check with pss-harness report verify {directory} --key PUB)")

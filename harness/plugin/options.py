@@ -4,6 +4,9 @@ Every setting has one CLI option and one ini key sharing a help string; the envi
 variables ``PSS_HARNESS_KUBECONFIG`` and ``PSS_HARNESS_CONTEXT`` point the run at an existing
 cluster without editing files; ``PSS_HARNESS_SIGN_KEY`` names the key the bundle is signed with
 (checked here, before the run, so a bad key never costs a run). No other module calls ``getoption``.
+
+Where the reports go is ``reports_dir``: ``--psa-reports DIR`` (ini ``psa_reports``), resolved the
+same whatever pytest's rootdir is (a scenario directory outside the repository gives rootdir ``/``).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from harness.core.model import Level, Mode, PolicyVersion
 from harness.core.kinds import KIND_NAMES
 from harness.core.model import DEFAULT_K8S_VERSION
 
-__all__ = ["add_options", "get_config"]
+__all__ = ["REPORTS_DEFAULT", "add_options", "get_config", "reports_dir"]
 
 # name: (cli flag, help, default)
 _OPTIONS: dict[str, tuple[str, str, str | None]] = {
@@ -54,11 +57,17 @@ _FLAGS = {"live", "keep_namespaces"}
 _ENV = {"kubeconfig": "PSS_HARNESS_KUBECONFIG", "context": "PSS_HARNESS_CONTEXT", "audit_log": "PSS_HARNESS_AUDIT_LOG",
         "sign_key": "PSS_HARNESS_SIGN_KEY"}
 
-
+REPORTS_DEFAULT = "reports"
+_REPORTS_HELP = ("directory for the run's reports: evidence/<run-id>/ (the bundle), runs/<run-id>/ (junit.xml, "
+                 "allure-results/), history.sqlite and the 'latest' link. Relative to the current directory "
+                 "(an ini value: to the ini file's directory)")
 
 
 def add_options(parser: pytest.Parser) -> None:
     group = parser.getgroup("pss-harness", "PodSecurity admission validation")
+    group.addoption("--psa-reports", dest="psa_reports", default=None, metavar="DIR",
+                    help=_REPORTS_HELP + f" (default: ./{REPORTS_DEFAULT})")
+    parser.addini("psa_reports", _REPORTS_HELP, default=REPORTS_DEFAULT)
     for name, (flag, help_, default) in _OPTIONS.items():
         if name in _FLAGS:
             group.addoption(flag, dest=f"psa_{name}", action="store_true", default=None, help=help_)
@@ -136,6 +145,34 @@ def get_config(config: pytest.Config) -> HarnessConfig:
         sources=sources,
     )
     config._psa_config = resolved
+    return resolved
+
+
+def reports_dir(config: pytest.Config) -> Path:
+    """The run's report directory, absolute; the same in every process of the run.
+
+    ``--psa-reports DIR`` and ``-o psa_reports=DIR`` are relative to the directory pytest was
+    started in; a ``psa_reports`` ini value to its ini file's directory; the default is
+    ``./reports``. Never the rootdir: for a scenario directory outside any project pytest picks
+    ``/``, and ``/reports`` is nobody's report directory. xdist workers take the controller's.
+    """
+    cached = getattr(config, "_psa_reports", None)
+    if cached is not None:
+        return cached
+    inherited = getattr(config, "workerinput", {}).get("psa_reports")
+    if inherited:
+        resolved = Path(inherited)
+    else:
+        base = Path(config.invocation_params.dir)
+        given = config.getoption("psa_reports", None)
+        if not given:
+            given = config.getini("psa_reports") or REPORTS_DEFAULT
+            overridden = any(str(o).split("=", 1)[0].strip() == "psa_reports"
+                             for o in getattr(config.option, "override_ini", None) or ())
+            if given != REPORTS_DEFAULT and config.inipath is not None and not overridden:
+                base = config.inipath.parent  # written in the ini file, not given with -o
+        resolved = Path(os.path.abspath(base / Path(str(given)).expanduser()))
+    config._psa_reports = resolved
     return resolved
 
 

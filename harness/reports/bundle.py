@@ -32,7 +32,7 @@ from typing import Iterable
 from harness.core.errors import UsageError
 from harness.reports import history as hist
 from harness.reports.html import render
-from harness.reports.record import SCHEMA, Results, corpus_digest, result_counts, results_document
+from harness.reports.record import SCHEMA, Results, corpus_digest, merge_status, result_counts, results_document
 from harness.reports import safefs
 from harness.reports import signing
 
@@ -271,6 +271,7 @@ def merge(out: str | Path, directories: Iterable[str | Path], *, check: bool = T
 
     Each shard is verified first (``check``). The shards must come from one cluster and one
     corpus (no scenario id with two file digests), and no item may appear in two shards. The
+    merged run's status is failed if a shard's is, else incomplete if a shard's is. The
     merged run lists its shards (run id, times, digest of each shard's ``SHA256SUMS``); its
     history view is left out (``build --history DB`` adds one).
     """
@@ -323,6 +324,7 @@ def merge(out: str | Path, directories: Iterable[str | Path], *, check: bool = T
         "counts": counts,
         "items": len(records),
         "exit_status": max(int(r.get("exit_status", 0)) for r in runs),
+        **merge_status(runs, records),  # failed if a shard is, else incomplete if one is; reasons name the shard
         "shards": [{"run_id": r["run_id"], "started": r.get("started"), "finished": r.get("finished"),
                     "items": len(s["results"]), "bundle_sha256": sums_digest(d) if (d / SUMS).is_file() else None}
                    for (d, s), r in zip(shards, runs)],

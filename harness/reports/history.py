@@ -5,6 +5,13 @@ its status in a run is ``failed`` if any item failed, else ``passed`` if any pas
 ``skipped``. ``snapshot`` answers the two questions the HTML report shows: the trend of the last
 runs on the same cluster (by fingerprint) and which controls changed since the previous one.
 
+Each run row keeps the run's status (passed, failed, incomplete). An incomplete run (interrupted,
+audit mode not observed, ...) is in the trend but is never the *previous* run another is compared
+with. The comparison is like with like: a cell counts as changed only if both runs observed it
+(passed or failed in each) and its status differs; cells the previous run observed and this one
+did not (a ``-m`` subset, audit mode left out) are a *selection change*, listed apart
+(``selection.not_run``), as are cells only this run observed (``selection.new``).
+
     >>> import tempfile, os
     >>> db = os.path.join(tempfile.mkdtemp(), "history.sqlite")
     >>> run = {"run": {"run_id": "r1", "started": "2026-01-01T00:00:00+00:00", "cluster_fingerprint": "f"},
@@ -26,9 +33,10 @@ import sqlite3
 from pathlib import Path
 from typing import Iterator
 
-from harness.reports.record import Results, control_summary
+from harness.reports.record import Results, control_summary, status_of
 
-__all__ = ["bundle_digest", "changes", "previous_run", "record_run", "set_bundle_digest", "snapshot", "trend"]
+__all__ = ["bundle_digest", "changes", "compare", "previous_run", "record_run", "set_bundle_digest", "snapshot",
+           "trend"]
 
 TREND_LENGTH = 20
 
@@ -45,7 +53,8 @@ CREATE TABLE IF NOT EXISTS runs (
     passed INTEGER NOT NULL,
     failed INTEGER NOT NULL,
     skipped INTEGER NOT NULL,
-    bundle_sha256 TEXT
+    bundle_sha256 TEXT,
+    status TEXT
 );
 CREATE TABLE IF NOT EXISTS controls (
     run_id TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
@@ -69,6 +78,8 @@ def _db(path: str | Path) -> Iterator[sqlite3.Connection]:
     conn.row_factory = sqlite3.Row
     try:
         conn.executescript(_SCHEMA)
+        if "status" not in {row["name"] for row in conn.execute("PRAGMA table_info(runs)")}:
+            conn.execute("ALTER TABLE runs ADD COLUMN status TEXT")  # a store written before runs had a status
         with conn:
             yield conn
     finally:
@@ -83,10 +94,10 @@ def record_run(path: str | Path, results: Results) -> None:
         conn.execute("DELETE FROM controls WHERE run_id = ?", (run["run_id"],))
         conn.execute(
             "INSERT OR REPLACE INTO runs (run_id, started, finished, server_version, fingerprint, harness_version,"
-            " corpus_sha256, total, passed, failed, skipped, bundle_sha256) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            " corpus_sha256, total, passed, failed, skipped, bundle_sha256, status) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (run["run_id"], run.get("started", ""), run.get("finished"), run.get("server_version"),
              run.get("cluster_fingerprint", "unknown"), run.get("harness_version"), run.get("corpus_sha256"),
-             len(records), counts["passed"], counts["failed"], counts["skipped"], None))
+             len(records), counts["passed"], counts["failed"], counts["skipped"], None, status_of(run, records)))
         conn.executemany(
             "INSERT INTO controls VALUES (?,?,?,?,?,?,?,?)",
             [(run["run_id"], c, lv, m, s["passed"], s["failed"], s["skipped"], s["status"])
@@ -117,20 +128,21 @@ def trend(path: str | Path, fingerprint: str, until: str | None = None, limit: i
             if row:
                 bound, args = " AND (started < ? OR run_id = ?)", [fingerprint, row["started"], until]
         rows = conn.execute(
-            "SELECT run_id, started, finished, server_version, total, passed, failed, skipped FROM runs "
+            "SELECT run_id, started, finished, server_version, total, passed, failed, skipped, status FROM runs "
             f"WHERE fingerprint = ?{bound} ORDER BY started DESC, run_id DESC LIMIT ?", (*args, limit)).fetchall()
     return [dict(r) for r in reversed(rows)]
 
 
 def previous_run(path: str | Path, run_id: str) -> dict | None:
-    """The run on the same cluster that started last before ``run_id``."""
+    """The complete run on the same cluster that started last before ``run_id`` (never an incomplete one)."""
     with _db(path) as conn:
         row = conn.execute("SELECT fingerprint, started FROM runs WHERE run_id = ?", (run_id,)).fetchone()
         if row is None:
             return None
         prev = conn.execute(
-            "SELECT run_id, started, server_version FROM runs WHERE fingerprint = ? AND started < ? "
-            "AND run_id != ? ORDER BY started DESC LIMIT 1", (row["fingerprint"], row["started"], run_id)).fetchone()
+            "SELECT run_id, started, server_version, status FROM runs WHERE fingerprint = ? AND started < ? "
+            "AND run_id != ? AND COALESCE(status, '') != 'incomplete' ORDER BY started DESC LIMIT 1",
+            (row["fingerprint"], row["started"], run_id)).fetchone()
     return dict(prev) if prev else None
 
 
@@ -139,20 +151,42 @@ def _statuses(conn: sqlite3.Connection, run_id: str) -> dict[tuple[str, str, str
     return {(r["check_id"], r["level"], r["mode"]): r["status"] for r in rows}
 
 
-def changes(path: str | Path, run_id: str, previous: str) -> list[dict]:
-    """Controls whose status differs between ``previous`` and ``run_id`` (``absent`` if not tested)."""
+_OBSERVED = ("passed", "failed")
+
+
+def compare(path: str | Path, run_id: str, previous: str) -> dict:
+    """Like with like: ``changes`` in cells both runs observed, and the ``selection`` change apart.
+
+    ``changes``: cells passed or failed in both runs whose status differs. ``selection``:
+    ``not_run``, cells the previous run observed that this one did not run or only skipped;
+    ``new``, cells this run observed that the previous one did not. Each cell is
+    ``{"check", "level", "mode", "before", "after"}`` (``absent`` where a run had no such cell).
+    """
     with _db(path) as conn:
         before, after = _statuses(conn, previous), _statuses(conn, run_id)
-    out = []
+    out: dict = {"changes": [], "selection": {"not_run": [], "new": []}}
     for key in sorted(set(before) | set(after)):
         b, a = before.get(key, "absent"), after.get(key, "absent")
-        if a != b:
-            out.append({"check": key[0], "level": key[1], "mode": key[2], "before": b, "after": a})
+        cell = {"check": key[0], "level": key[1], "mode": key[2], "before": b, "after": a}
+        if b in _OBSERVED and a in _OBSERVED:
+            if a != b:
+                out["changes"].append(cell)
+        elif b in _OBSERVED:
+            out["selection"]["not_run"].append(cell)
+        elif a in _OBSERVED:
+            out["selection"]["new"].append(cell)
     return out
 
 
+def changes(path: str | Path, run_id: str, previous: str) -> list[dict]:
+    """Controls whose status differs between ``previous`` and ``run_id``, among cells both runs observed."""
+    return compare(path, run_id, previous)["changes"]
+
+
 def snapshot(path: str | Path, run_id: str, fingerprint: str) -> dict:
-    """What the report shows about history: trend, previous run on this cluster, changed controls."""
+    """What the report shows about history: trend, previous complete run on this cluster, changed controls,
+    and the selection change (cells not run this time, cells new this time)."""
     prev = previous_run(path, run_id)
+    compared = compare(path, run_id, prev["run_id"]) if prev else {"changes": [], "selection": {"not_run": [], "new": []}}
     return {"fingerprint": fingerprint, "trend": trend(path, fingerprint, until=run_id),
-            "previous": prev, "changes": changes(path, run_id, prev["run_id"]) if prev else []}
+            "previous": prev, **compared}

@@ -3,6 +3,9 @@
 Everything is inline: CSS, a little JavaScript and SVG charts. The page fetches nothing, so it
 works from ``file://``, an artefact store or an e-mail attachment. Sections:
 
+The header states the run's status (``run.status``: PASSED, FAILED or INCOMPLETE) and, for a run
+that is not a clean pass, why: each incomplete reason and each file that could not be collected.
+
 * **Summary**: figures and a chart of results per level and mode.
 * **Matrix**: check x level x mode, coloured by result; a cell filters the scenario list.
 * **History**: the trend of the last runs on this cluster and the controls that changed since
@@ -120,6 +123,18 @@ def _summary(run: dict, records: list[dict], cells: dict) -> str:
     return "".join(out)
 
 
+def _status_banner(run: dict) -> str:
+    """Under the header: why the run is not a clean pass (incomplete reasons, files not collected)."""
+    reasons, errors = run.get("incomplete_reasons") or [], run.get("collection_errors") or []
+    if not reasons and not errors:
+        return ""
+    out = [f'<div class="banner {_e(run.get("status") or "")}" id="run-status"><ul>']
+    out += [f"<li><b>Incomplete:</b> {_e(r)}</li>" for r in reasons]
+    out += [f"<li><b>Not collected:</b> <code>{_e(e.get('file'))}</code>: {_e(e.get('message'))}</li>" for e in errors]
+    out.append("</ul></div>")
+    return "".join(out)
+
+
 def _bar_chart(records: list[dict]) -> str:
     """Horizontal stacked bars: results per level x mode."""
     cols = _columns(records)
@@ -233,6 +248,9 @@ def _trend_svg(trend: list[dict], current: str) -> str:
         if t["run_id"] == current:
             parts.append(f'<rect x="{x - 2}" y="{top - 2}" width="{w_bar + 4}" height="{height + 4}" fill="none" '
                          f'stroke="#1f4e8c" stroke-width="2"/>')
+        if t.get("status") == "incomplete":
+            parts.append(f'<text x="{x + w_bar / 2}" y="{top + height - 3}" text-anchor="middle" font-size="10" '
+                         f'fill="#fff"><title>{_e(t["run_id"])}: incomplete (never the previous run)</title>i</text>')
         if t.get("failed"):
             parts.append(f'<text x="{x + w_bar / 2}" y="{y - 3:.1f}" text-anchor="middle" font-size="10" '
                          f'fill="#c62828">{t["failed"]}</text>')
@@ -250,24 +268,37 @@ def _history(history: dict | None, run: dict) -> str:
         return "".join(out)
     trend = history.get("trend") or []
     out.append(f'<p class="mute">Last {len(trend)} run(s) on cluster fingerprint {_e(history.get("fingerprint"))} '
-               f'(stacked: passed, failed, skipped; this run outlined).</p>')
+               f'(stacked: passed, failed, skipped; this run outlined; "i": incomplete, never compared with).</p>')
     out.append(_trend_svg(trend, run.get("run_id", "")))
     prev = history.get("previous")
     if not prev:
-        out.append("<p>No earlier run on this cluster: nothing to compare with.</p>")
+        out.append("<p>No earlier complete run on this cluster: nothing to compare with.</p>")
     else:
         changes = history.get("changes") or []
         out.append(f'<h3>Changed since the previous run {_e(prev["run_id"])} ({_e(prev.get("started"))}, '
                    f'server {_e(prev.get("server_version"))})</h3>')
+        out.append('<p class="mute">Only cells both runs observed (passed or failed in each) are compared.</p>')
         if not changes:
             out.append("<p>No control changed status.</p>")
         else:
-            out.append("<table><thead><tr><th>check</th><th>level</th><th>mode</th><th>before</th><th>now</th></tr></thead><tbody>")
-            for c in changes:
-                out.append(f"<tr><td>{_e(c['check'])}</td><td>{_e(c['level'])}</td><td>{_e(c['mode'])}</td>"
-                           f"<td>{_chip(c['before'])}</td><td>{_chip(c['after'])}</td></tr>")
-            out.append("</tbody></table>")
+            out.append(_cells_table(changes))
+        selection = history.get("selection") or {}
+        for key, text in (("not_run", "not run this time (the previous run observed them)"),
+                          ("new", "new this time (the previous run did not observe them)")):
+            cells = selection.get(key) or []
+            if cells:
+                out.append(f'<details class="selection" id="selection-{key.replace("_", "-")}"><summary>Selection changed: '
+                           f'{len(cells)} cell(s) {_e(text)}</summary>{_cells_table(cells)}</details>')
     out.append("</section>")
+    return "".join(out)
+
+
+def _cells_table(cells: list[dict]) -> str:
+    out = ["<table><thead><tr><th>check</th><th>level</th><th>mode</th><th>before</th><th>now</th></tr></thead><tbody>"]
+    for c in cells:
+        out.append(f"<tr><td>{_e(c['check'])}</td><td>{_e(c['level'])}</td><td>{_e(c['mode'])}</td>"
+                   f"<td>{_chip(c['before'])}</td><td>{_chip(c['after'])}</td></tr>")
+    out.append("</tbody></table>")
     return "".join(out)
 
 
@@ -499,7 +530,10 @@ def render(results: Results, history: dict | None = None, diff: dict | None = No
     for c in cells.values():
         c.pop("items", None)
     counts = Counter(r["result"] for r in records)
-    verdict = "FAILED" if counts["failed"] else ("PASSED" if counts["passed"] else "NO RESULTS")
+    if run.get("status"):
+        verdict = str(run["status"]).upper()
+    else:  # a bundle written before runs had a status
+        verdict = "FAILED" if counts["failed"] else ("PASSED" if counts["passed"] else "NO RESULTS")
     scenarios, data = _scenarios(records)
     title = f"PodSecurity admission evidence \u2014 run {run.get('run_id', '?')}"
     return "".join([
@@ -510,7 +544,7 @@ def render(results: Results, history: dict | None = None, diff: dict | None = No
         f"<title>{_e(title)}</title><style>\n{stylesheet()}</style></head><body data-verdict=\"{verdict.lower()}\">",
         f"<header><h1>{_e(title)}</h1><div class=\"sub\">{_e(verdict)} \u00b7 {len(records)} items \u00b7 server "
         f"{_e(run.get('server_version'))} \u00b7 cluster {_e(run.get('cluster_fingerprint'))} \u00b7 "
-        f"{_e(run.get('started'))} \u2192 {_e(run.get('finished'))}</div></header>",
+        f"{_e(run.get('started'))} \u2192 {_e(run.get('finished'))}</div>{_status_banner(run)}</header>",
         "<nav><a href=\"#summary\">Summary</a><a href=\"#matrix\">Matrix</a><a href=\"#history\">History</a>"
         "<a href=\"#controls\">Controls</a><a href=\"#scenarios\">Scenarios</a>"
         + ("<a href=\"#diff\">Upgrade diff</a>" if diff else "") + "</nav><main>",

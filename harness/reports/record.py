@@ -6,8 +6,9 @@ same to users' tools (a unit test keeps the two in step, field by field). ``item
 an item's record is built (``harness.plugin.evidence``): every field, exactly once, in one order.
 
 The helpers every reader of records shares live here too: ``controls_of`` (which matrix rows an
-item counts in), ``control_summary`` (the check x level x mode cells), ``result_counts`` and
-``corpus_digest``. ``bundle``, ``history`` and ``html`` import this module; it imports none of
+item counts in), ``control_summary`` (the check x level x mode cells), ``result_counts``,
+``corpus_digest``, and ``run_status`` (passed, failed or incomplete, and why: the one rule every
+report of a run states its status by). ``bundle``, ``history`` and ``html`` import this module; it imports none of
 them. It may import the standard library and ``harness.core`` only (no I/O, no pytest).
 """
 
@@ -17,9 +18,12 @@ import hashlib
 from typing import Any, Iterable, TypedDict, Unpack
 
 __all__ = [
+    "AUDIT_UNOBSERVED",
     "CONTROL_ROW",
     "RESULTS_VOCABULARY",
     "SCHEMA",
+    "STATUS_VOCABULARY",
+    "CollectionErrorRecord",
     "ControllerRecord",
     "ExpectedRecord",
     "IdentityRecord",
@@ -36,13 +40,19 @@ __all__ = [
     "controls_of",
     "corpus_digest",
     "item_record",
+    "merge_status",
     "result_counts",
     "results_document",
+    "run_status",
+    "status_of",
 ]
 
 SCHEMA = "pss-harness/evidence/v1"      #: the ``schema`` value of every ``results.json`` this version writes
 CONTROL_ROW = "(control scenarios)"     #: matrix row of control (must-admit) scenarios
 RESULTS_VOCABULARY = ("passed", "failed", "skipped")  #: the values of ``ItemRecord.result``
+STATUS_VOCABULARY = ("passed", "failed", "incomplete")  #: the values of ``RunMeta.status``
+#: how an audit-mode item skipped for want of the cluster's audit events begins its skip reason
+AUDIT_UNOBSERVED = "audit mode needs the cluster's audit log"
 
 
 # -- the item record ---------------------------------------------------------------------------
@@ -189,6 +199,13 @@ class ShardRecord(TypedDict):
     bundle_sha256: str | None   # SHA-256 of the shard's SHA256SUMS (null if it had none)
 
 
+class CollectionErrorRecord(TypedDict):
+    """A file pytest could not collect (a malformed scenario): the run is failed."""
+
+    file: str       # the file, relative to the rootdir where it lies below it
+    message: str    # what is wrong with it (the collection error, redacted, at most 2000 characters)
+
+
 class RunMeta(TypedDict, total=False):
     """The ``run`` object of ``results.json``. Not every run has every field (see each group)."""
 
@@ -211,6 +228,9 @@ class RunMeta(TypedDict, total=False):
     items: int                         # the number of item records
     scenarios: dict[str, str]          # scenario id -> SHA-256 of its file
     corpus_sha256: str | None          # corpus_digest(scenarios); null if no scenario ran
+    status: str                        # passed, failed or incomplete (STATUS_VOCABULARY; run_status)
+    incomplete_reasons: list[str]      # why the evidence does not cover the selection; [] if it does
+    collection_errors: list[CollectionErrorRecord]  # files that could not be collected; [] if none
     # merged bundles only (bundle.merge)
     shards: list[ShardRecord]
 
@@ -264,6 +284,64 @@ def result_counts(records: Iterable[ItemRecord | dict]) -> dict[str, int]:
     for r in records:
         counts[r["result"]] = counts.get(r["result"], 0) + 1
     return counts
+
+
+def run_status(*, counts: dict[str, int], collection_errors: list | tuple = (), interrupted: str | None = None,
+               selected: int | None = None, ran: int | None = None, audit_unobserved: int = 0,
+               stopped: str | None = None) -> dict:
+    """A run's ``status``, ``incomplete_reasons`` and ``collection_errors``: the one rule every report states.
+
+    ``failed`` if an item failed or a file could not be collected (the findings stand however far
+    the run got); else ``incomplete`` if the evidence does not cover what was selected: the run was
+    interrupted, items did not run, audit-mode items were skipped for want of an audit source, or
+    nothing passed; else ``passed``. The reasons are listed whatever the status.
+
+        >>> run_status(counts={"passed": 3})["status"]
+        'passed'
+        >>> run_status(counts={"passed": 2, "skipped": 1}, audit_unobserved=1)["incomplete_reasons"][0][:52]
+        'audit mode not observed: 1 item skipped for want of '
+    """
+    reasons = []
+    if interrupted:
+        reasons.append(f"interrupted ({interrupted})" + (f" after {ran} of {selected} items" if selected else ""))
+    elif stopped:
+        reasons.append(f"stopped early ({stopped})" + (f" after {ran} of {selected} items" if selected else ""))
+    elif selected is not None and ran is not None and ran < selected:
+        reasons.append(f"{selected - ran} of {selected} selected items did not run")
+    if audit_unobserved:
+        reasons.append(f"audit mode not observed: {audit_unobserved} item{'s' if audit_unobserved != 1 else ''} "
+                       "skipped for want of an audit source (pass --audit-log, or leave audit mode out with "
+                       "--psa-modes enforce,warn)")
+    if not counts.get("passed") and not counts.get("failed") and not reasons:
+        reasons.append("no item ran to a verdict")
+    status = "failed" if counts.get("failed") or collection_errors else ("incomplete" if reasons else "passed")
+    return {"status": status, "incomplete_reasons": reasons, "collection_errors": list(collection_errors)}
+
+
+def status_of(run: dict, records: Iterable[ItemRecord | dict] = ()) -> str:
+    """The status a run's reports state: ``run.status``, or for a bundle written before it existed,
+    ``failed`` if an item failed, ``passed`` if one passed, else ``incomplete``."""
+    if run.get("status") in STATUS_VOCABULARY:
+        return run["status"]
+    counts = result_counts(records)
+    return "failed" if counts.get("failed") else ("passed" if counts.get("passed") else "incomplete")
+
+
+def merge_status(runs: list[dict], records: list[ItemRecord | dict]) -> dict:
+    """The status of merged shards: failed if any is, else incomplete if any is; each reason names its shard."""
+    statuses = [status_of(r, ()) if r.get("status") else None for r in runs]
+    reasons = [f"shard {r.get('run_id')}: {why}" for r in runs for why in r.get("incomplete_reasons") or []]
+    errors = [e for r in runs for e in r.get("collection_errors") or []]
+    counts = result_counts(records)
+    if "failed" in statuses or counts.get("failed") or errors:
+        status = "failed"
+    elif "incomplete" in statuses or not counts.get("passed"):
+        status = "incomplete"
+        if not reasons:
+            reasons.append("no item ran to a verdict")
+    else:
+        status = "passed"
+    return {"status": status, "incomplete_reasons": reasons, "collection_errors": errors}
 
 
 def corpus_digest(scenarios: dict[str, str]) -> str:

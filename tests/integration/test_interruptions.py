@@ -2,16 +2,22 @@
 
 Before: SIGTERM killed pytest where it stood, leaving every namespace of the run Active and no
 bundle (135 namespaces leaked in one probe). Now the run cleans up the namespaces of every process
-(the controller deletes what killed workers left) and seals its bundle.
+(the controller deletes what killed workers left) and seals its bundle. And the interrupted run
+reads INCOMPLETE everywhere (before, its bundle was headed PASSED, all green, with only "Exit
+status 2" in the metadata, and it became the history's "previous run"): ``run.status`` in
+results.json, the HTML header, the JUnit properties, the history store (never a previous run).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -67,4 +73,15 @@ def test_sigterm_cleans_up_every_namespace_and_seals_the_bundle(embedded, admin,
     assert (sealed / "SHA256SUMS").is_file(), out[-3000:]
     result = bundle.verify(sealed)
     assert not result.lines(), result.lines()
-    assert bundle.load_results(sealed)["run"]["exit_status"] == pytest.ExitCode.INTERRUPTED
+    run = bundle.load_results(sealed)["run"]
+    assert run["exit_status"] == pytest.ExitCode.INTERRUPTED
+    assert run["status"] == "incomplete", run
+    assert run["incomplete_reasons"][0].startswith("interrupted ("), run["incomplete_reasons"]
+    assert re.search(r"after \d+ of \d+ items", run["incomplete_reasons"][0])
+    header = re.search(r"<header>.*?</header>", (sealed / "index.html").read_text(), re.S).group(0)
+    assert '<div class="sub">INCOMPLETE' in header and "interrupted (" in header and "PASSED" not in header
+    suite = ET.parse(reports / "junit.xml").getroot().find("testsuite")
+    props = {p.get("name"): p.get("value") for p in suite.find("properties")}
+    assert props["pss-harness.status"] == "incomplete" and props["pss-harness.incomplete_reasons"].startswith("interrupted")
+    with sqlite3.connect(reports / "history.sqlite") as conn:
+        assert conn.execute("SELECT status FROM runs WHERE run_id = ?", (run_id,)).fetchone() == ("incomplete",)

@@ -3,7 +3,8 @@
 The bundle is built from the crafted ``tests/assets/results-one-failure.json`` (one failed item).
 ``--dump-dom`` returns the DOM after the page's script ran, so the test sees what a reader sees:
 the matrix rendered and the failing item expanded by ``?expand=<id>``, its manifest filled in.
-A screenshot of the expanded item is saved as ``reports/report-screenshot.png``.
+A screenshot of the expanded item is saved as ``report-screenshot.png`` in the test run's own report
+directory (``test-reports/`` for the suite: never the main job's ``reports/``).
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
+from harness.plugin.evidence import reports_root
 from harness.reports import bundle
 
 REPO = Path(__file__).resolve().parents[2]
 ASSET = REPO / "tests" / "assets" / "results-one-failure.json"
-SCREENSHOT = REPO / "reports" / "report-screenshot.png"
 FAILING = "i-hostpath-etc-Pod-baseline-enforce-latest"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run"]
@@ -75,12 +76,13 @@ def test_an_unknown_expand_id_is_reported_on_the_page(chromium, index, tmp_path)
     assert 'data-expanded="not-found"' in out.stdout
 
 
-def test_screenshot_of_the_expanded_failure(chromium, index, tmp_path):
-    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-    SCREENSHOT.unlink(missing_ok=True)
+def test_screenshot_of_the_expanded_failure(chromium, index, tmp_path, pytestconfig):
+    screenshot = reports_root(pytestconfig) / "report-screenshot.png"
+    screenshot.parent.mkdir(parents=True, exist_ok=True)
+    screenshot.unlink(missing_ok=True)
     url = index.as_uri() + f"?expand={FAILING}&focus=1"
-    out = browse(chromium, tmp_path, url, f"--screenshot={SCREENSHOT}", "--window-size=1400,1500",
+    out = browse(chromium, tmp_path, url, f"--screenshot={screenshot}", "--window-size=1400,1500",
                  "--hide-scrollbars", "--virtual-time-budget=2000")
     assert out.returncode == 0, out.stderr[-2000:]
-    data = SCREENSHOT.read_bytes()
+    data = screenshot.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000  # a blank page compresses to a few KB

@@ -134,6 +134,8 @@ def test_run_passes_a_slice_of_the_packaged_corpus_against_the_embedded_plane(ve
     assert {r["policy"]["mode"] for r in records} == {"enforce", "warn", "audit"}  # audit: the plane's own log
     assert all("privileged" in r["declared_checks"] for r in records)
     assert all(r["file"].startswith("scenarios/") for r in records), records[0]["file"]
-    assert (user / "reports" / "junit.xml").is_file()
-    assert any((user / "reports" / "allure-results").glob("*-result.json"))
+    assert results["run"]["status"] == "passed"
+    assert (user / "reports" / "runs" / "wheel" / "junit.xml").is_file()
+    assert any((user / "reports" / "runs" / "wheel" / "allure-results").glob("*-result.json"))
     assert (user / "reports" / "history.sqlite").is_file()
+    assert (user / "reports" / "latest" / "evidence" / "results.json").is_file()

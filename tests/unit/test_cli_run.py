@@ -26,16 +26,17 @@ def test_the_command_runs_the_packaged_corpus_with_the_plugin_and_reports_into_t
     assert cmd[:4] == [sys.executable, "-P", "-m", "pytest"]
     assert cmd[4] == str(corpus_dir())
     assert cmd[cmd.index("-p") + 1] == "harness.plugin"
-    assert f"psa_reports={tmp_path / 'reports'}" in cmd
-    assert f"--junitxml={tmp_path / 'reports' / 'junit.xml'}" in cmd
-    assert f"--alluredir={tmp_path / 'reports' / 'allure-results'}" in cmd
+    assert f"--psa-reports={tmp_path / 'reports'}" in cmd
+    # JUnit and Allure: the plugin's per-run defaults under the report directory (never a shared file)
+    assert not [a for a in cmd if a.startswith(("--junitxml", "--alluredir", "--clean-alluredir"))]
     assert cmd[-2:] == ["-k", "privileged"]  # the user's arguments come last, so they win
 
 
 def test_the_users_own_report_paths_replace_the_defaults(tmp_path):
-    cmd = run_cli.pytest_command(["--junitxml=out.xml", "--alluredir", "al"], tmp_path)
+    cmd = run_cli.pytest_command(["--junitxml=out.xml", "--alluredir", "al", "--psa-reports", "mine"], tmp_path)
     assert [a for a in cmd if a.startswith("--junitxml")] == ["--junitxml=out.xml"]
     assert [a for a in cmd if a.startswith("--alluredir")] == ["--alluredir"]
+    assert [a for a in cmd if a.startswith("--psa-reports")] == ["--psa-reports"]
     assert "--clean-alluredir" not in cmd
 
 
@@ -71,4 +72,4 @@ def test_it_collects_the_whole_corpus_from_another_directory(tmp_path):
     pod_scenarios = [s for s in load_corpus([corpus_dir()]) if "Pod" in s.kinds]
     assert len(ids) == len(pod_scenarios) > 100  # one baseline-enforce-latest Pod item per scenario
     assert all(i.startswith("scenarios/") for i in ids), ids[:3]
-    assert (tmp_path / "reports" / "junit.xml").is_file()
+    assert len(list((tmp_path / "reports" / "runs").glob("*/junit.xml"))) == 1  # the run's own JUnit XML

@@ -25,7 +25,8 @@ def fake_item(tmp_path: Path, message: str, warnings: list[str]) -> types.Simple
     """Just enough of a ScenarioItem and its pytest config for ``record_item``."""
     scenario = load_scenario(CORPUS / "vulnerable-pod.yaml")
     config = types.SimpleNamespace(
-        _psa_config=types.SimpleNamespace(run_id="unit"), rootpath=tmp_path, stash=pytest.Stash(),
+        _psa_config=types.SimpleNamespace(run_id="unit"), _psa_reports=tmp_path / "reports", rootpath=tmp_path,
+        stash=pytest.Stash(),
         option=types.SimpleNamespace(allure_report_dir=None), getini=lambda name: str(tmp_path / "reports"))
     config.stash[evidence._SECRETS_LOADED] = True  # no runtime to read the client's secrets from
     policy = Policy(Level.BASELINE, Mode.ENFORCE, LATEST)

@@ -129,7 +129,8 @@ def _pairs():
             (defs["expected"], record.ExpectedRecord), (defs["observed"], record.ObservedRecord),
             (defs["violation"], record.ViolationRecord), (defs["request"], record.RequestRecord),
             (defs["controller"], record.ControllerRecord), (defs["run"], record.RunMeta),
-            (run["identity"], record.IdentityRecord), (run["shards"]["items"], record.ShardRecord)]
+            (run["identity"], record.IdentityRecord), (run["shards"]["items"], record.ShardRecord),
+            (run["collection_errors"]["items"], record.CollectionErrorRecord)]
 
 
 @pytest.mark.parametrize("part,typed", _pairs(), ids=lambda v: getattr(v, "__name__", ""))
