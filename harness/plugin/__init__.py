@@ -23,6 +23,7 @@ import pytest
 
 from harness.core.errors import HarnessError
 from harness.core.settings import HarnessConfig
+from harness.plugin import allure as allure_labels
 from harness.plugin import evidence
 from harness.plugin.collect import ScenarioFile, ScenarioItem, is_scenario_file
 from harness.plugin.options import add_options, get_config, reports_dir
@@ -166,6 +167,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     scenario item (``-m "not integration"``). Without xdist the start waits for the collection.
     """
     config = session.config
+    allure_labels.install_writer(config)  # every process: allure-pytest registered its file logger in configure
     if is_worker(config) or config.option.collectonly or not _distributed(config):
         return
     if _args_have_scenarios(config) and _markexpr_may_select_scenarios(config):
