@@ -25,6 +25,7 @@ from harness.core.errors import HarnessError
 from harness.core.settings import HarnessConfig
 from harness.plugin import allure as allure_labels
 from harness.plugin import evidence
+from harness.plugin import gcpolicy
 from harness.plugin.collect import ScenarioFile, ScenarioItem, is_scenario_file
 from harness.plugin.options import add_options, get_config, reports_dir
 from harness.plugin.runstatus import RunTracker, tracker_of
@@ -175,8 +176,13 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """Without xdist: start the target and run the preflight once the selection holds a scenario item."""
+    """Without xdist: start the target and run the preflight once the selection holds a scenario item.
+
+    Every process: a large collection is frozen out of the garbage collector's scans (``gcpolicy``).
+    """
     config = session.config
+    if not config.option.collectonly:
+        gcpolicy.after_collection(sum(isinstance(item, ScenarioItem) for item in session.items))
     if is_worker(config) or config.option.collectonly or _distributed(config):
         return
     if session.testsfailed and not config.option.continue_on_collection_errors:
@@ -218,6 +224,21 @@ def pytest_runtest_makereport(item: pytest.Item, call):
     report = outcome.get_result()
     if isinstance(item, ScenarioItem) and report.when == "call":
         evidence.record_item(item, report, session_runtime(item.config))
+
+
+_ITEM_REPORTS = gcpolicy.ReportCounter()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_logreport(report) -> None:
+    """Scenario items' reports, which the terminal reporter keeps to the end: equal strings held once (a report
+    from an xdist worker arrives with its own copy of every keyword and property), and frozen out of GC scans."""
+    nodeid = report.nodeid
+    if ".yaml::" not in nodeid and ".yml::" not in nodeid:
+        return
+    gcpolicy.share_strings(report)
+    if getattr(report, "pss_harness", None) is not None:  # the call report: one per item
+        _ITEM_REPORTS()
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
