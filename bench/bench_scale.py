@@ -6,10 +6,10 @@ objects, policies and namespaces; ids ``<id>-x<k>``), so a size-N run has exactl
 default matrix's items. For each size it reports items/s, client and server CPU per item (as
 ``bench_matrix``), and the peak RSS of every pytest process (controller and workers, from the
 ``_bench_rss`` plugin): linear cost shows as flat per-item figures, bounded memory as a per-process
-peak that grows far slower than the items. ``--floor`` also runs pytest's no-op floor at each size
+peak that grows far slower than the items. ``--floor SIZES`` also runs pytest's no-op floor at those sizes
 (same reporters), whose controller holds a report per item too: what pytest itself grows by.
 
-    python bench/bench_scale.py [--sizes 1,4,16] [--jobs 2] [--floor] [--base DIR ...] [--json FILE]
+    python bench/bench_scale.py [--sizes 1,4,16] [--jobs 2] [--floor 1,4] [--base DIR ...] [--json FILE]
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def main() -> int:
     ap.add_argument("--sizes", default="1,4,16", help="multiples of the base matrix to run")
     ap.add_argument("--jobs", type=int, default=2, help="pytest-xdist workers")
     ap.add_argument("--base", nargs="*", default=["scenarios"], help="scenario directories of the 1x matrix")
-    ap.add_argument("--floor", action="store_true", help="also run the no-op floor at each size")
+    ap.add_argument("--floor", default="", help="sizes at which to run the no-op floor too (e.g. 1,4)")
     ap.add_argument("--json", help="also write the figures to this file")
     args = ap.parse_args()
     sizes = [int(x) for x in args.sizes.split(",")]
@@ -89,7 +89,7 @@ def main() -> int:
                     "peak_rss_mib": peaks(work / "rss"),
                     "reports_mib": round(sum(f.stat().st_size for f in reports.rglob("*") if f.is_file()) / 2**20, 1),
                 }
-                if args.floor:
+                if str(size) in args.floor.split(","):
                     with CpuMeter(cluster) as fcpu:
                         fwall = run_floor(args.jobs, items, reports, rss_dir=work / "rss-floor")
                     row.update(floor_items_per_s=round(items / fwall, 1),

@@ -236,7 +236,8 @@ def pytest_runtest_logreport(report) -> None:
     nodeid = report.nodeid
     if ".yaml::" not in nodeid and ".yml::" not in nodeid:
         return
-    gcpolicy.share_strings(report)
+    if getattr(report, "node", None) is not None:  # unserialised by the xdist controller: its own strings
+        gcpolicy.share_strings(report)
     if getattr(report, "pss_harness", None) is not None:  # the call report: one per item
         _ITEM_REPORTS()
 
