@@ -191,6 +191,14 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         prepare(config)
 
 
+@pytest.hookimpl(optionalhook=True, tryfirst=True)  # pytest-xdist's hook: absent with -p no:xdist
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """``--dist loadfile``/``loadscope`` (the harness's default under ``-n``) without xdist's quadratic bookkeeping."""
+    from harness.plugin import scheduling
+
+    return scheduling.make(config.getvalue("dist"), config, log)
+
+
 @pytest.hookimpl(optionalhook=True)  # pytest-xdist's hook: absent with -p no:xdist
 def pytest_configure_node(node) -> None:
     state = node.config.stash[STATE]

@@ -3,7 +3,8 @@
 Each process (controller or xdist worker) appends its items' records to
 ``<reports>/evidence/<run-id>/records/<worker>.jsonl`` from ``pytest_runtest_makereport``, and
 labels the item for Allure (``allure_labels``). At the end of the session the controller merges
-the records with the run's metadata and status into the bundle (``bundle``): ``results.json``,
+the records with the run's metadata and status into the bundle (``bundle``), streaming them from
+the record files rather than holding the run (``harness.reports.store``): ``results.json``,
 ``history.json``, ``index.html`` and ``SHA256SUMS``; it adds the run to the history store
 ``<reports>/history.sqlite``, removes the per-process record files and points ``<reports>/latest``
 at the run.
