@@ -95,17 +95,25 @@ _ROOTS = pytest.StashKey[tuple]()
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector):
-    if is_scenario_file(file_path.resolve(), _scenario_roots(parent.config)):
+    from harness.plugin.namespaces import policy_path
+
+    resolved = file_path.resolve()
+    if resolved == policy_path(parent.config):  # the namespace sweep's policy file is its own kind of item
+        return None
+    if is_scenario_file(resolved, _scenario_roots(parent.config)):
         return ScenarioFile.from_parent(parent, path=file_path)
     return None
 
 
 def _args_have_scenarios(config: pytest.Config) -> bool:
+    from harness.plugin.namespaces import policy_path
+
+    roots, policy = _scenario_roots(config), policy_path(config)
     for arg in config.args:
-        path = Path(arg.split("::")[0])
-        if path.is_file() and is_scenario_file(path):
+        path = Path(arg.split("::")[0]).resolve()
+        if path.is_file() and path != policy and is_scenario_file(path, roots):
             return True
-        if path.is_dir() and any(is_scenario_file(p) for p in path.rglob("*.y*ml")):
+        if path.is_dir() and any(p != policy and is_scenario_file(p, roots) for p in path.rglob("*.y*ml")):
             return True
     return False
 

@@ -105,6 +105,11 @@ def pytest_configure_node(node) -> None:
         node.workerinput["psa_namespaces_doc"] = str(evidence_dir(config, get_config(config).run_id) / DOC_FILE)
 
 
+def policy_path(config: pytest.Config) -> Path | None:
+    """The ``--psa-namespaces`` policy file of this run (collected here, never as a scenario)."""
+    return config.stash.get(_PATH, None)
+
+
 def pytest_collect_file(file_path: Path, parent: pytest.Collector):
     path = parent.config.stash.get(_PATH, None)
     if path is not None and Path(file_path).resolve() == path:
