@@ -49,6 +49,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     m.add_argument("out", metavar="OUT")
     m.add_argument("directories", metavar="DIR", nargs="+")
     m.add_argument("--no-verify", action="store_true", help="merge shards even if they fail verification")
+    m.add_argument("--allow-incomplete", action="store_true",
+                   help="merge the shards of a sharded run even if some are missing (the merged run says which, "
+                        "in run.shard_coverage and the report); without it a missing shard is refused")
     m.add_argument("--sign-key", metavar="FILE", help=sign_help)
     m.set_defaults(handler=_report_merge)
 
@@ -148,10 +151,16 @@ def _report_merge(args: argparse.Namespace) -> int:
     from harness.reports import bundle
 
     key = _sign_key(args.sign_key, "--sign-key")
-    out = bundle.merge(args.out, args.directories, check=not args.no_verify, sign_key=key)
+    out = bundle.merge(args.out, args.directories, check=not args.no_verify, sign_key=key,
+                       allow_incomplete=args.allow_incomplete)
     data = bundle.load_results(out)
-    print(f"{out}: {data['run']['items']} item(s) from {len(args.directories)} shard(s), run {data['run']['run_id']}"
+    cover = data["run"].get("shard_coverage")
+    shards = f"{len(cover['present'])} of {cover['count']} shards" if cover else f"{len(args.directories)} shard(s)"
+    print(f"{out}: {data['run']['items']} item(s) from {shards}, run {data['run']['run_id']}"
           f"{_resealed(out, False, key)}")
+    if cover and cover["missing"]:
+        missing = ", ".join(f"{i}/{cover['count']}" for i in cover["missing"])
+        print(f"{out}: INCOMPLETE: shard(s) {missing} missing", file=sys.stderr)
     return 0
 
 

@@ -162,14 +162,44 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         prepare(config)
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list) -> None:
+    """``--psa-shard I/N`` (or an Indexed Job's index): keep the items of shard I, deselect the others.
+
+    Every process filters alike (the hash of the node id, ``harness.core.shard``), so the
+    pytest-xdist workers agree on the collection. The deselected items are reported as such.
+    """
+    shard = get_config(config).shard
+    if shard is None:
+        return
+    kept, dropped = [], []
+    for item in items:
+        (kept if shard.owns(item.nodeid) else dropped).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+    config.stash[_SHARD_DROPPED] = sum(isinstance(i, ScenarioItem) for i in dropped)
+
+
+_SHARD_DROPPED = pytest.StashKey[int]()
+
+
+def _empty_shard(config: pytest.Config, items: list) -> bool:
+    """This shard holds no scenario item although the run does: its (empty) bundle still says it ran."""
+    return bool(config.stash.get(_SHARD_DROPPED, 0)) and not any(isinstance(i, ScenarioItem) for i in items)
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """Without xdist: start the target and run the preflight once the selection holds a scenario item."""
+    """Without xdist: start the target and run the preflight once the selection holds a scenario item.
+
+    An empty shard prepares too, so that every shard of a run leaves a bundle for ``report merge``.
+    """
     config = session.config
     if is_worker(config) or config.option.collectonly or _distributed(config):
         return
     if session.testsfailed and not config.option.continue_on_collection_errors:
         return  # pytest stops on the collection errors; no cluster needed to report them
-    if any(isinstance(item, ScenarioItem) for item in session.items):
+    if any(isinstance(item, ScenarioItem) for item in session.items) or _empty_shard(config, session.items):
         prepare(config)
 
 
@@ -189,7 +219,8 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     return [f"pss-harness: target {where}; run {cfg.run_id}; "
             f"{'LIVE objects' if cfg.live else 'server-side dry-run'}",
             f"pss-harness: levels {','.join(map(str, cfg.levels))}; modes {','.join(map(str, cfg.modes))}; "
-            f"versions {versions}; kinds {len(cfg.kinds)}"]
+            f"versions {versions}; kinds {len(cfg.kinds)}"
+            + (f"; shard {cfg.shard} ({cfg.sources.get('shard')})" if cfg.shard else "")]
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -205,6 +236,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
     state = config.stash.get(STATE, None)
     if state is None:
         return
+    if exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED and _empty_shard(config, session.items):
+        session.exitstatus = exitstatus = pytest.ExitCode.OK  # an empty shard did all it had to
     evidence.close_records(config)
     if not is_worker(config) and state.runtime is not None:
         evidence.finish_run(config, state, exitstatus)

@@ -30,6 +30,8 @@ __all__ = [
     "RequestRecord",
     "Results",
     "RunMeta",
+    "RunShardRecord",
+    "ShardCoverageRecord",
     "ShardRecord",
     "ViolationRecord",
     "control_summary",
@@ -175,6 +177,14 @@ class IdentityRecord(TypedDict):
     groups: list[str]     # its groups
 
 
+class RunShardRecord(TypedDict):
+    """The shard one run ran (``--psa-shard I/N`` or an Indexed Job's index; ``harness.core.shard``)."""
+
+    index: int      # 0-based shard index
+    count: int      # the number of shards the run is split into
+    source: str     # where it came from: "command line", "ini" or "$JOB_COMPLETION_INDEX"
+
+
 class ShardRecord(TypedDict):
     """One shard of a merged run (``bundle.merge``)."""
 
@@ -183,6 +193,17 @@ class ShardRecord(TypedDict):
     finished: str | None
     items: int                  # the number of item records the shard contributed
     bundle_sha256: str | None   # SHA-256 of the shard's SHA256SUMS (null if it had none)
+    index: int | None           # its shard index (run.shard.index); null for a bundle that was not a shard
+    count: int | None           # its shard count; null likewise
+
+
+class ShardCoverageRecord(TypedDict):
+    """How the shards of a merged run cover it (``harness.core.shard.coverage``)."""
+
+    count: int              # the number of shards the run was split into
+    present: list[int]      # the shard indexes merged
+    missing: list[int]      # the indexes not merged: non-empty only for ``report merge --allow-incomplete``
+    complete: bool          # no shard is missing
 
 
 class RunMeta(TypedDict, total=False):
@@ -207,8 +228,11 @@ class RunMeta(TypedDict, total=False):
     items: int                         # the number of item records
     scenarios: dict[str, str]          # scenario id -> SHA-256 of its file
     corpus_sha256: str | None          # corpus_digest(scenarios); null if no scenario ran
+    # a sharded run only (--psa-shard, or an Indexed Job's index)
+    shard: RunShardRecord
     # merged bundles only (bundle.merge)
     shards: list[ShardRecord]
+    shard_coverage: ShardCoverageRecord   # merged shards of a sharded run only
 
 
 class Results(TypedDict):
