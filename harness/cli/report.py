@@ -55,6 +55,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--sign-key", metavar="FILE", help=sign_help)
     m.set_defaults(handler=_report_merge)
 
+    f = rsub.add_parser("fleet", help="one sealed HTML + JSON report from many clusters' bundles (and fleet "
+                                      "directories of pss-harness fleet): cluster x control, drift, versions")
+    f.add_argument("out", metavar="OUT")
+    f.add_argument("inputs", metavar="BUNDLE|FLEET-DIR", nargs="+",
+                   help="evidence bundles (reports/evidence/<run-id>) and/or the --reports DIR of pss-harness fleet")
+    f.add_argument("--key", metavar="PUB", help="Ed25519 public key: every bundle must carry a signature by it")
+    f.add_argument("--sign-key", metavar="FILE", help=f"Ed25519 private key (PEM) to sign the report with "
+                                                      f"(default ${_SIGN_ENV})")
+    f.add_argument("--format", choices=("text", "json"), default="text",
+                   help="what to print: a summary line per cluster, or the report's JSON")
+    f.set_defaults(handler=_report_fleet)
+
     k = rsub.add_parser("keygen", help="write a new Ed25519 key pair: OUT (private, mode 0600) and OUT.pub")
     k.add_argument("out", metavar="OUT")
     k.set_defaults(handler=_report_keygen)
@@ -162,6 +174,30 @@ def _report_merge(args: argparse.Namespace) -> int:
         missing = ", ".join(f"{i}/{cover['count']}" for i in cover["missing"])
         print(f"{out}: INCOMPLETE: shard(s) {missing} missing", file=sys.stderr)
     return 0
+
+
+def _report_fleet(args: argparse.Namespace) -> int:
+    """Exit status: that of ``pss-harness fleet`` for the verdicts shown (0 all passed, 1 findings, 4 unchecked, 5 both)."""
+    import json
+
+    from harness.reports import bundle
+    from harness.reports import fleet
+    from harness.reports import signing
+
+    key = _sign_key(args.sign_key, "--sign-key")
+    public = signing.load_public_key(args.key) if args.key else None
+    doc = fleet.document(fleet.collect(args.inputs, key=public))
+    fleet.write(args.out, doc, sign_key=key)
+    if args.format == "json":
+        print(json.dumps(doc, indent=1, sort_keys=True))
+    else:
+        for c in doc["clusters"]:
+            print(f"{c['name']}: {c['verdict']}" + (f" ({c['cause']})" if c["cause"] else ""))
+        s = doc["summary"]
+        print(f"{args.out}/{fleet.INDEX}: {s['clusters']} cluster(s), {s['findings']} with a finding, "
+              f"{s['unchecked']} not checked, {len(s['drifted'])} drifted; SHA256SUMS sha256 "
+              f"{bundle.sums_digest(args.out)}{_resealed(args.out, False, key)}")
+    return doc["summary"]["exit_status"]
 
 
 def _report_keygen(args: argparse.Namespace) -> int:

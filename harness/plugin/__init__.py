@@ -2,8 +2,9 @@
 
 May import everything but the CLI. Its modules: ``options`` (the one config object from CLI, env
 and ini), ``collect`` (scenario files as items), ``session`` (per-process state: target, runtime,
-preflight), ``evidence`` (records written by hooks, never by tests) and ``allure`` (labels and
-attachments). Nothing here decides a verdict; that is ``harness.core``.
+preflight), ``evidence`` (records written by hooks, never by tests), ``allure`` (labels and
+attachments) and ``status`` (how the session ended, for ``pss-harness fleet``). Nothing here
+decides a verdict; that is ``harness.core``.
 
 Target: ``--kubeconfig``/``--context`` (or ``PSS_HARNESS_KUBECONFIG``) names an existing cluster;
 otherwise an embedded control plane is started once, in the controlling process, and shared
@@ -20,7 +21,7 @@ import pytest
 
 from harness.core.errors import HarnessError
 from harness.core.settings import HarnessConfig
-from harness.plugin import evidence
+from harness.plugin import evidence, status
 from harness.plugin.collect import ScenarioFile, ScenarioItem, is_scenario_file
 from harness.plugin.options import add_options, get_config
 from harness.plugin.session import (STATE, RunState, install_sigterm, is_worker, prepare, restore_sigterm, runtime_for,
@@ -239,9 +240,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
     if exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED and _empty_shard(config, session.items):
         session.exitstatus = exitstatus = pytest.ExitCode.OK  # an empty shard did all it had to
     evidence.close_records(config)
+    results = None
     if not is_worker(config) and state.runtime is not None:
-        evidence.finish_run(config, state, exitstatus)
+        results = evidence.finish_run(config, state, exitstatus)
     shutdown(config)
+    if not is_worker(config):
+        status.write(config, exitstatus, get_config(config).run_id, results.parent if results else None)
 
 
 @pytest.fixture(scope="session")
