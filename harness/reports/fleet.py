@@ -103,6 +103,13 @@ def _inputs(paths: Iterable[str | Path]) -> tuple[list[ClusterInput], list[dict]
                              f"(no {FLEET}); give reports/evidence/<run-id> or the --reports DIR of pss-harness fleet")
     if not clusters:
         raise UsageError("report fleet needs at least one bundle or fleet directory")
+    seen: dict[Path, ClusterInput] = {}
+    for c in clusters:
+        if c.directory is not None:
+            where = c.directory.resolve()
+            if where in seen:
+                raise UsageError(f"bundle {c.directory} is given twice (also as {seen[where].directory}); give each once")
+            seen[where] = c
     return clusters, fleets
 
 
