@@ -302,8 +302,8 @@ def _cell(status: str | None, title: str) -> str:
 
 
 def _not_checked(c: dict, span: int) -> str:
-    return (f'<td class="c unchecked" colspan="{span}" data-status="not-checked">not checked: {_e(c["verdict"])}'
-            + (f' \u2014 {_e(c["cause"][:160])}' if c.get("cause") else "") + "</td>")
+    return (f'<td class="c unchecked" colspan="{span}" data-status="not-checked" title="{_e(c.get("cause") or "")}">'
+            f'not checked: {_e(c["verdict"])} (see Clusters)</td>')
 
 
 def _row_head(c: dict) -> str:
