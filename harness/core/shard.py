@@ -12,10 +12,11 @@ alike). Every item is in exactly one shard for any ``N``.
     >>> sorted({Shard(i, 3).owns("scenarios/a.yaml::a[Pod]") for i in range(3)})
     [False, True]
 
-Inside a Kubernetes Indexed Job (``completionMode: Indexed``) the control plane sets
-``JOB_COMPLETION_INDEX`` in each pod's environment (from the pod annotation
-``batch.kubernetes.io/job-completion-index``); the Job's ``completions`` is not in the pod's
-environment, so the Job passes it as ``PSS_HARNESS_SHARDS`` (``from_environment``).
+Inside a Kubernetes Indexed Job (``completionMode: Indexed``) the Job controller puts
+``JOB_COMPLETION_INDEX`` into each pod's container environment (a field reference to the pod's
+``batch.kubernetes.io/job-completion-index``: the annotation in the docs, the label of that name
+in v1.37's controller; ``tests/integration/test_shards_live.py``). The Job's ``completions`` is
+in no pod field, so the Job's template passes it as ``PSS_HARNESS_SHARDS`` (``from_environment``).
 
 ``coverage`` says whether the shards of a merge are one partition: the same ``N``, no index
 twice, and which indexes are missing.

@@ -186,8 +186,22 @@ _SHARD_DROPPED = pytest.StashKey[int]()
 
 
 def _empty_shard(config: pytest.Config, items: list) -> bool:
-    """This shard holds no scenario item although the run does: its (empty) bundle still says it ran."""
+    """This shard holds no scenario item although the run does: its (empty) bundle still says it ran.
+
+    Under pytest-xdist the controller does not collect: its workers tell it (``workeroutput``).
+    """
+    if config.stash.get(_SHARD_EMPTY_WORKERS, False):
+        return True
     return bool(config.stash.get(_SHARD_DROPPED, 0)) and not any(isinstance(i, ScenarioItem) for i in items)
+
+
+_SHARD_EMPTY_WORKERS = pytest.StashKey[bool]()
+
+
+@pytest.hookimpl(optionalhook=True)  # pytest-xdist's hook, in the controller
+def pytest_testnodedown(node, error) -> None:
+    if getattr(node, "workeroutput", {}).get("psa_shard_empty"):
+        node.config.stash[_SHARD_EMPTY_WORKERS] = True
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -237,7 +251,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
     state = config.stash.get(STATE, None)
     if state is None:
         return
-    if exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED and _empty_shard(config, session.items):
+    if is_worker(config):
+        config.workeroutput["psa_shard_empty"] = _empty_shard(config, session.items)
+    elif exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED and _empty_shard(config, session.items):
         session.exitstatus = exitstatus = pytest.ExitCode.OK  # an empty shard did all it had to
     evidence.close_records(config)
     results = None

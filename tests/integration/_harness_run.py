@@ -38,8 +38,12 @@ class HarnessRun:
         return self.process.stdout + self.process.stderr
 
 
-def run_harness(cluster, workdir: Path, *extra: str, run_id: str = "reportrun", extra_files: dict | None = None) -> HarnessRun:
-    """Copy the corpus into ``workdir/scenarios`` (plus ``extra_files``: relative path -> text) and run it."""
+def run_harness(cluster, workdir: Path, *extra: str, run_id: str = "reportrun", extra_files: dict | None = None,
+                env: dict | None = None) -> HarnessRun:
+    """Copy the corpus into ``workdir/scenarios`` (plus ``extra_files``: relative path -> text) and run it.
+
+    ``env``: variables added to the run's environment (an Indexed Job's, say).
+    """
     scenarios = workdir / "scenarios"
     for name, where in LAYOUT.items():
         (scenarios / where).mkdir(parents=True, exist_ok=True)
@@ -48,7 +52,7 @@ def run_harness(cluster, workdir: Path, *extra: str, run_id: str = "reportrun", 
         (scenarios / rel).parent.mkdir(parents=True, exist_ok=True)
         (scenarios / rel).write_text(text)
     reports = workdir / "reports"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PSS_HARNESS_", "PYTEST_"))}
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("PSS_HARNESS_", "PYTEST_"))}, **(env or {})}
     args = [sys.executable, "-m", "pytest", "scenarios", "--rootdir", str(workdir), "-p", "no:cacheprovider", "-n", "2",
             "--kubeconfig", str(cluster.kubeconfig), "--audit-log", str(cluster.audit_log),
             "--psa-kinds", KINDS, "--psa-run-id", run_id,
