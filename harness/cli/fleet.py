@@ -173,6 +173,12 @@ def _cause_from_log(log: Path) -> str:
     return text.splitlines()[-1] if text else "no output"
 
 
+def _relative(path: Path, base: Path) -> str:
+    """``path`` relative to the fleet directory (so it can be moved as a whole), else absolute."""
+    path, base = path.resolve(), base.resolve()
+    return path.relative_to(base).as_posix() if path.is_relative_to(base) else str(path)
+
+
 def _row(ctx: str, where: str, directory: Path, rc: int | None, timed_out: bool, stopped: bool,
          duration: float, run_id: str, server: str) -> dict:
     """The fleet row of one finished (or stopped) run."""
@@ -196,8 +202,7 @@ def _row(ctx: str, where: str, directory: Path, rc: int | None, timed_out: bool,
         verdict, failures = verdicts.verdict_of_records(results["results"], complete=complete)
         row.update(verdict=verdict, failures=failures, items=len(results["results"]), counts=run.get("counts") or {},
                    server_version=run.get("server_version"), cluster_fingerprint=run.get("cluster_fingerprint"),
-                   bundle=evidence.relative_to(directory.parent).as_posix() if evidence.is_relative_to(directory.parent)
-                   else str(evidence), bundle_sha256=bundle.sums_digest(evidence) if check.ok else None)
+                   bundle=_relative(evidence, directory.parent), bundle_sha256=bundle.sums_digest(evidence) if check.ok else None)
         if not check.ok:
             row.update(verdict="error", cause=f"its evidence bundle fails verification: {'; '.join(check.lines())}")
         elif verdict == "gap":
