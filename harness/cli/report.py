@@ -1,8 +1,9 @@
-"""``pss-harness report``: verify, rebuild, merge and sign evidence bundles.
+"""``pss-harness report``: verify, rebuild, merge and sign evidence bundles; the fleet report.
 
     pss-harness report verify DIR [--key PUB] [--require-signature] [--audit-log FILE] [--history DB]
     pss-harness report build  DIR [--history DB] [--force] [--sign-key FILE]
-    pss-harness report merge  OUT DIR... [--no-verify] [--sign-key FILE]
+    pss-harness report merge  OUT DIR... [--no-verify] [--allow-incomplete] [--sign-key FILE]
+    pss-harness report fleet  OUT BUNDLE|FLEET-DIR... [--key PUB] [--sign-key FILE] [--format text|json]
     pss-harness report keygen OUT                 writes OUT (private, 0600) and OUT.pub
     pss-harness report sign   DIR --key FILE      signs an intact bundle (bundle.intoto.jsonl)
 
@@ -21,7 +22,8 @@ _SIGN_ENV = "PSS_HARNESS_SIGN_KEY"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("report", help="verify, rebuild, merge and sign evidence bundles (reports/evidence/<run-id>)")
+    p = sub.add_parser("report", help="verify, rebuild, merge and sign evidence bundles (reports/evidence/<run-id>); "
+                                      "the fleet report")
     rsub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     history_help = "history store (reports/history.sqlite)"
     sign_help = (f"Ed25519 private key (PEM) to sign the rewritten bundle with (default ${_SIGN_ENV}); without one, "

@@ -20,6 +20,9 @@ not checked:
 ``unreachable``, ``refused`` and ``error`` mean the cluster was not checked (``UNCHECKED``).
 ``exit_status``: 0 every cluster passed; 1 some cluster has a finding; 4 some cluster was not
 checked; 5 both (1 + 4). A failed item is classified by ``failure_class`` from its record.
+
+Imports: the standard library only. Used by ``harness.cli.fleet`` (the rows) and
+``harness.reports.fleet`` (the report).
 """
 
 from __future__ import annotations

@@ -20,6 +20,8 @@ in no pod field, so the Job's template passes it as ``PSS_HARNESS_SHARDS`` (``fr
 
 ``coverage`` says whether the shards of a merge are one partition: the same ``N``, no index
 twice, and which indexes are missing.
+
+Imports: the standard library (``hashlib``) and ``harness.core.errors``.
 """
 
 from __future__ import annotations
