@@ -1,8 +1,9 @@
-"""``pss-harness report``: verify, rebuild, merge and sign evidence bundles.
+"""``pss-harness report``: verify, rebuild, merge and sign evidence bundles; the fleet report.
 
     pss-harness report verify DIR [--key PUB] [--require-signature] [--audit-log FILE] [--history DB]
     pss-harness report build  DIR [--history DB] [--force] [--sign-key FILE]
-    pss-harness report merge  OUT DIR... [--no-verify] [--sign-key FILE]
+    pss-harness report merge  OUT DIR... [--no-verify] [--allow-incomplete] [--sign-key FILE]
+    pss-harness report fleet  OUT BUNDLE|FLEET-DIR... [--key PUB] [--sign-key FILE] [--format text|json]
     pss-harness report keygen OUT                 writes OUT (private, 0600) and OUT.pub
     pss-harness report sign   DIR --key FILE      signs an intact bundle (bundle.intoto.jsonl)
 
@@ -21,7 +22,8 @@ _SIGN_ENV = "PSS_HARNESS_SIGN_KEY"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("report", help="verify, rebuild, merge and sign evidence bundles (reports/evidence/<run-id>)")
+    p = sub.add_parser("report", help="verify, rebuild, merge and sign evidence bundles (reports/evidence/<run-id>); "
+                                      "the fleet report")
     rsub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     history_help = "history store (reports/history.sqlite)"
     sign_help = (f"Ed25519 private key (PEM) to sign the rewritten bundle with (default ${_SIGN_ENV}); without one, "
@@ -49,8 +51,23 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     m.add_argument("out", metavar="OUT")
     m.add_argument("directories", metavar="DIR", nargs="+")
     m.add_argument("--no-verify", action="store_true", help="merge shards even if they fail verification")
+    m.add_argument("--allow-incomplete", action="store_true",
+                   help="merge the shards of a sharded run even if some are missing (the merged run says which, "
+                        "in run.shard_coverage and the report); without it a missing shard is refused")
     m.add_argument("--sign-key", metavar="FILE", help=sign_help)
     m.set_defaults(handler=_report_merge)
+
+    f = rsub.add_parser("fleet", help="one sealed HTML + JSON report from many clusters' bundles (and fleet "
+                                      "directories of pss-harness fleet): cluster x control, drift, versions")
+    f.add_argument("out", metavar="OUT")
+    f.add_argument("inputs", metavar="BUNDLE|FLEET-DIR", nargs="+",
+                   help="evidence bundles (reports/evidence/<run-id>) and/or the --reports DIR of pss-harness fleet")
+    f.add_argument("--key", metavar="PUB", help="Ed25519 public key: every bundle must carry a signature by it")
+    f.add_argument("--sign-key", metavar="FILE", help=f"Ed25519 private key (PEM) to sign the report with "
+                                                      f"(default ${_SIGN_ENV})")
+    f.add_argument("--format", choices=("text", "json"), default="text",
+                   help="what to print: a summary line per cluster, or the report's JSON")
+    f.set_defaults(handler=_report_fleet)
 
     k = rsub.add_parser("keygen", help="write a new Ed25519 key pair: OUT (private, mode 0600) and OUT.pub")
     k.add_argument("out", metavar="OUT")
@@ -148,11 +165,41 @@ def _report_merge(args: argparse.Namespace) -> int:
     from harness.reports import bundle
 
     key = _sign_key(args.sign_key, "--sign-key")
-    out = bundle.merge(args.out, args.directories, check=not args.no_verify, sign_key=key)
+    out = bundle.merge(args.out, args.directories, check=not args.no_verify, sign_key=key,
+                       allow_incomplete=args.allow_incomplete)
     data = bundle.load_results(out)
-    print(f"{out}: {data['run']['items']} item(s) from {len(args.directories)} shard(s), run {data['run']['run_id']}"
+    cover = data["run"].get("shard_coverage")
+    shards = f"{len(cover['present'])} of {cover['count']} shards" if cover else f"{len(args.directories)} shard(s)"
+    print(f"{out}: {data['run']['items']} item(s) from {shards}, run {data['run']['run_id']}"
           f"{_resealed(out, False, key)}")
+    if cover and cover["missing"]:
+        missing = ", ".join(f"{i}/{cover['count']}" for i in cover["missing"])
+        print(f"{out}: INCOMPLETE: shard(s) {missing} missing", file=sys.stderr)
     return 0
+
+
+def _report_fleet(args: argparse.Namespace) -> int:
+    """Exit status: that of ``pss-harness fleet`` for the verdicts shown (0 all passed, 1 findings, 4 unchecked, 5 both)."""
+    import json
+
+    from harness.reports import bundle
+    from harness.reports import fleet
+    from harness.reports import signing
+
+    key = _sign_key(args.sign_key, "--sign-key")
+    public = signing.load_public_key(args.key) if args.key else None
+    doc = fleet.document(fleet.collect(args.inputs, key=public))
+    fleet.write(args.out, doc, sign_key=key)
+    if args.format == "json":
+        print(json.dumps(doc, indent=1, sort_keys=True))
+    else:
+        for c in doc["clusters"]:
+            print(f"{c['name']}: {c['verdict']}" + (f" ({c['cause']})" if c["cause"] else ""))
+        s = doc["summary"]
+        print(f"{args.out}/{fleet.INDEX}: {s['clusters']} cluster(s), {s['findings']} with a finding, "
+              f"{s['unchecked']} not checked, {len(s['drifted'])} drifted; SHA256SUMS sha256 "
+              f"{bundle.sums_digest(args.out)}{_resealed(args.out, False, key)}")
+    return doc["summary"]["exit_status"]
 
 
 def _report_keygen(args: argparse.Namespace) -> int:

@@ -12,6 +12,7 @@ import uuid
 
 from harness.core.kinds import KIND_NAMES
 from harness.core.model import Level, Mode, PolicyVersion
+from harness.core.shard import Shard
 
 __all__ = ["HarnessConfig", "standalone"]
 
@@ -35,6 +36,7 @@ class HarnessConfig:
     run_id: str
     sweep_after_minutes: int
     sources: dict[str, str]          #: where each non-default value came from
+    shard: Shard | None = None       #: run only the items of this shard (--psa-shard I/N, or an Indexed Job's index)
 
     @property
     def embedded(self) -> bool:

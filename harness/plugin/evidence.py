@@ -203,6 +203,9 @@ def start_run(config: pytest.Config, cfg, state) -> None:
         "embedded_k8s_version": state.embedded.version if state.embedded else None,
         "options": options,
     }
+    if cfg.shard is not None:  # harness.core.shard; report merge checks the shards cover the run
+        meta["shard"] = {"index": cfg.shard.index, "count": cfg.shard.count,
+                         "source": cfg.sources.get("shard", "command line")}
     config.stash[_META] = default_redactor().scrub(meta)
     _junit_suite_properties(config, config.stash[_META])
 

@@ -23,6 +23,7 @@ from harness.core.settings import HarnessConfig
 from harness.core.model import Level, Mode, PolicyVersion
 from harness.core.kinds import KIND_NAMES
 from harness.core.model import DEFAULT_K8S_VERSION
+from harness.core.shard import Shard, from_environment
 
 __all__ = ["REPORTS_DEFAULT", "add_options", "get_config", "reports_dir"]
 
@@ -52,6 +53,10 @@ _OPTIONS: dict[str, tuple[str, str, str | None]] = {
     "run_id": ("--psa-run-id", "identifier of this run (default: random)", None),
     "sweep_after": ("--psa-sweep-after", "delete namespaces left by crashed runs when older than this many "
                     "minutes", "60"),
+    "shard": ("--psa-shard", "run only shard INDEX/COUNT of the items (0-based; an item's shard is the SHA-256 of its "
+              "node id modulo COUNT, the same on every run); the rest are deselected. Without it, a pod of an "
+              "Indexed Job runs shard $JOB_COMPLETION_INDEX/$PSS_HARNESS_SHARDS; join the shards' bundles with "
+              "pss-harness report merge", None),
 }
 _FLAGS = {"live", "keep_namespaces"}
 _ENV = {"kubeconfig": "PSS_HARNESS_KUBECONFIG", "context": "PSS_HARNESS_CONTEXT", "audit_log": "PSS_HARNESS_AUDIT_LOG",
@@ -82,6 +87,10 @@ def _raw(config: pytest.Config, name: str) -> tuple[object, str]:
     cli = config.getoption(f"psa_{name}")
     if cli is not None:
         return cli, "command line"
+    if name == "shard":  # an Indexed Job's pod: $JOB_COMPLETION_INDEX and $PSS_HARNESS_SHARDS
+        shard, source = from_environment(os.environ)
+        if shard is not None:
+            return shard, source
     if name in _ENV and os.environ.get(_ENV[name]):
         return os.environ[_ENV[name]], f"${_ENV[name]}"
     ini = config.getini(f"psa_{name}")
@@ -125,6 +134,9 @@ def get_config(config: pytest.Config) -> HarnessConfig:
         from harness.cluster.client import check_kubeconfig
 
         check_kubeconfig(str(kubeconfig), values["context"])
+    shard = values["shard"]
+    if shard is not None and not isinstance(shard, Shard):
+        shard = Shard.parse(shard, f"--psa-shard ({sources.get('shard', 'default')})")
     sign_key = str(Path(str(values["sign_key"])).expanduser()) if values["sign_key"] else None
     if sign_key:
         from harness.reports.signing import load_private_key
@@ -143,6 +155,7 @@ def get_config(config: pytest.Config) -> HarnessConfig:
         run_id=_run_id(config, values["run_id"]),
         sweep_after_minutes=sweep,
         sources=sources,
+        shard=shard,
     )
     config._psa_config = resolved
     return resolved

@@ -12,7 +12,7 @@ import threading
 import pytest
 
 from harness.core.errors import HarnessError
-from harness.plugin import evidence
+from harness.plugin import evidence, status
 from harness.plugin.options import get_config
 
 __all__ = ["STATE", "RunState", "current_runtime", "install_sigterm", "is_worker", "restore_sigterm", "prepare", "runtime_for", "shutdown", "state_of"]
@@ -85,6 +85,7 @@ def prepare(config: pytest.Config) -> None:
         state.preflight = state.runtime.preflight()
         swept = state.runtime.sweep_orphans()
     except HarnessError as exc:
+        status.failed(config, exc, state.runtime)
         shutdown(config)
         pytest.exit(f"pss-harness: {exc}", returncode=3)
     target["server_minor"] = state.preflight.server_minor

@@ -190,6 +190,13 @@ def _meta(run: dict) -> str:
     if run.get("shards"):
         rows.append(("Merged from", "; ".join(f"{s['run_id']} ({s.get('items')} items, SHA256SUMS {str(s.get('bundle_sha256'))[:16]}\u2026)"
                                               for s in run["shards"])))
+    cover = run.get("shard_coverage")
+    if cover:
+        missing = ", ".join(f"{i}/{cover['count']}" for i in cover["missing"])
+        rows.append(("Shards", f"{len(cover['present'])} of {cover['count']} merged"
+                     + (f"; INCOMPLETE: shard(s) {missing} missing" if missing else "")))
+    elif run.get("shard"):
+        rows.append(("Shard", f"{run['shard']['index']}/{run['shard']['count']} (from {run['shard'].get('source')})"))
     body = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in rows if v not in (None, ""))
     return f'<h3>Run metadata</h3><dl class="meta">{body}</dl>'
 

@@ -34,6 +34,8 @@ __all__ = [
     "RequestRecord",
     "Results",
     "RunMeta",
+    "RunShardRecord",
+    "ShardCoverageRecord",
     "ShardRecord",
     "ViolationRecord",
     "control_summary",
@@ -189,6 +191,14 @@ class IdentityRecord(TypedDict):
     groups: list[str]     # its groups
 
 
+class RunShardRecord(TypedDict):
+    """The shard one run ran (``--psa-shard I/N`` or an Indexed Job's index; ``harness.core.shard``)."""
+
+    index: int      # 0-based shard index
+    count: int      # the number of shards the run is split into
+    source: str     # where it came from: "command line", "ini" or "$JOB_COMPLETION_INDEX"
+
+
 class ShardRecord(TypedDict):
     """One shard of a merged run (``bundle.merge``)."""
 
@@ -197,6 +207,17 @@ class ShardRecord(TypedDict):
     finished: str | None
     items: int                  # the number of item records the shard contributed
     bundle_sha256: str | None   # SHA-256 of the shard's SHA256SUMS (null if it had none)
+    index: int | None           # its shard index (run.shard.index); null for a bundle that was not a shard
+    count: int | None           # its shard count; null likewise
+
+
+class ShardCoverageRecord(TypedDict):
+    """How the shards of a merged run cover it (``harness.core.shard.coverage``)."""
+
+    count: int              # the number of shards the run was split into
+    present: list[int]      # the shard indexes merged
+    missing: list[int]      # the indexes not merged: non-empty only for ``report merge --allow-incomplete``
+    complete: bool          # no shard is missing
 
 
 class CollectionErrorRecord(TypedDict):
@@ -231,8 +252,11 @@ class RunMeta(TypedDict, total=False):
     status: str                        # passed, failed or incomplete (STATUS_VOCABULARY; run_status)
     incomplete_reasons: list[str]      # why the evidence does not cover the selection; [] if it does
     collection_errors: list[CollectionErrorRecord]  # files that could not be collected; [] if none
+    # a sharded run only (--psa-shard, or an Indexed Job's index)
+    shard: RunShardRecord
     # merged bundles only (bundle.merge)
     shards: list[ShardRecord]
+    shard_coverage: ShardCoverageRecord   # merged shards of a sharded run only
 
 
 class Results(TypedDict):
