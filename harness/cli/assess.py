@@ -67,7 +67,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--version", default="latest", help="policy version: latest or v1.N (default latest)")
     target = p.add_mutually_exclusive_group()
     target.add_argument("--offline", action="store_true", help="evaluate only; do not ask a server")
-    target.add_argument("--kubeconfig", metavar="FILE", help="check against this cluster (default: embedded)")
+    target.add_argument("--kubeconfig", metavar="FILE", help="check against this cluster (default: in a pod its own "
+                        "cluster as the pod's ServiceAccount, else embedded)")
     p.add_argument("--context", metavar="NAME", help="kubeconfig context")
     p.add_argument("--k8s-version", metavar="V", help="version of the embedded control plane")
     p.add_argument("--format", choices=("table", "json"), default="table")
@@ -155,7 +156,8 @@ def _observe(manifests, level: Level, version: PolicyVersion, args) -> tuple[lis
         work = [Submission(obj, Policy(level, Mode.ENFORCE if m.kind == "Pod" else Mode.WARN, version),
                            m.name or m.kind.lower()) for m, (obj, _) in zip(manifests, prepared)]
         results = rt.execute_many(work)
-        target = (f"kubeconfig {args.kubeconfig}" if args.kubeconfig else "embedded") + \
+        target = (f"kubeconfig {args.kubeconfig}" if args.kubeconfig else
+                  rt.cluster.describe() if rt.cfg.in_cluster else "embedded") + \
             f" (Kubernetes {rt.cluster.server_version().get('gitVersion', '?')})"
         return prepared, results, target, rt.server_minor
 

@@ -19,7 +19,7 @@ __all__ = ["HarnessConfig", "standalone"]
 class HarnessConfig:
     """Resolved settings of one run."""
 
-    kubeconfig: str | None           #: None: start the embedded control plane
+    kubeconfig: str | None           #: None: in-cluster (``in_cluster``) or start the embedded control plane
     context: str | None
     k8s_version: str | None
     levels: tuple[Level, ...]
@@ -35,10 +35,16 @@ class HarnessConfig:
     run_id: str
     sweep_after_minutes: int
     sources: dict[str, str]          #: where each non-default value came from
+    in_cluster: dict | None = None   #: no kubeconfig, running in a pod: ``harness.cluster.incluster.InCluster`` fields
 
     @property
     def embedded(self) -> bool:
-        return self.kubeconfig is None
+        return self.kubeconfig is None and self.in_cluster is None
+
+    @property
+    def target_kind(self) -> str:
+        """``embedded``, ``in-cluster`` or ``external`` (a kubeconfig): the evidence's ``run.target``."""
+        return "external" if self.kubeconfig else "in-cluster" if self.in_cluster else "embedded"
 
 
 def standalone(**overrides) -> HarnessConfig:
