@@ -5,7 +5,7 @@
     pss-harness report merge  OUT DIR... [--no-verify] [--sign-key FILE]
     pss-harness report keygen OUT                 writes OUT (private, 0600) and OUT.pub
     pss-harness report sign   DIR --key FILE      signs an intact bundle (bundle.intoto.jsonl)
-    pss-harness report prune  DIR [--keep N] [--max-age DAYS] [--dry-run]
+    pss-harness report prune  DIR [--keep N] [--max-age DAYS] [--dry-run] [--missing-ok]
                                                   retention: removes old bundles from DIR (reports/evidence)
 
 ``--sign-key`` and ``sign --key`` default to ``$PSS_HARNESS_SIGN_KEY``, as for the pytest run.
@@ -70,6 +70,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--keep", type=int, metavar="N", help="keep the newest N bundles (by the run's start time)")
     r.add_argument("--max-age", type=float, metavar="DAYS", help="remove bundles older than DAYS")
     r.add_argument("--dry-run", action="store_true", help="print what would be removed; remove nothing")
+    r.add_argument("--missing-ok", action="store_true", help="a missing DIR is nothing to prune (a first run), "
+                                                             "not an error")
     r.set_defaults(handler=_report_prune)
 
 
@@ -193,7 +195,8 @@ def _report_sign(args: argparse.Namespace) -> int:
 def _report_prune(args: argparse.Namespace) -> int:
     from harness.reports import retention
 
-    plan = retention.prune(args.directory, keep=args.keep, max_age_days=args.max_age, dry_run=args.dry_run)
+    plan = retention.prune(args.directory, keep=args.keep, max_age_days=args.max_age, dry_run=args.dry_run,
+                           missing_ok=args.missing_ok)
     verb = "would remove" if args.dry_run else "removed"
     for bundle, why in plan.remove:
         print(f"{verb} {bundle.path} (started {bundle.started:%Y-%m-%dT%H:%M:%SZ}, {why})")

@@ -58,11 +58,13 @@ def _started(path: Path) -> tuple[datetime.datetime, str]:
         return datetime.datetime.fromtimestamp(mtime, datetime.timezone.utc), "mtime"
 
 
-def _scan(directory: Path) -> tuple[list[Bundle], list[tuple[str, str]]]:
+def _scan(directory: Path, missing_ok: bool = False) -> tuple[list[Bundle], list[tuple[str, str]]]:
     try:
         st = os.stat(directory, follow_symlinks=False)
     except FileNotFoundError:
-        raise UsageError(f"report prune {directory}: no such directory") from None
+        if missing_ok:
+            return [], []
+        raise UsageError(f"report prune {directory}: no such directory (--missing-ok: nothing to prune yet)") from None
     if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
         raise UsageError(f"report prune {directory}: not a directory (a symbolic link is refused); give the "
                          f"directory that holds the bundles, e.g. reports/evidence")
@@ -82,7 +84,7 @@ def _scan(directory: Path) -> tuple[list[Bundle], list[tuple[str, str]]]:
 
 
 def plan(directory: str | Path, *, keep: int | None = None, max_age_days: float | None = None,
-         now: datetime.datetime | None = None) -> Plan:
+         now: datetime.datetime | None = None, missing_ok: bool = False) -> Plan:
     """Which bundles of ``directory`` go: beyond the newest ``keep``, or older than ``max_age_days``."""
     if keep is None and max_age_days is None:
         raise UsageError("report prune: give --keep N, --max-age DAYS, or both")
@@ -91,7 +93,7 @@ def plan(directory: str | Path, *, keep: int | None = None, max_age_days: float 
     if max_age_days is not None and max_age_days < 0:
         raise UsageError(f"report prune --max-age {max_age_days}: a number of days, 0 or more")
     now = now or datetime.datetime.now(datetime.timezone.utc)
-    bundles, ignored = _scan(Path(directory))
+    bundles, ignored = _scan(Path(directory), missing_ok)
     newest_first = sorted(bundles, key=lambda b: (b.started, b.path.name), reverse=True)
     remove, kept = [], []
     for rank, b in enumerate(newest_first):
@@ -106,9 +108,9 @@ def plan(directory: str | Path, *, keep: int | None = None, max_age_days: float 
 
 
 def prune(directory: str | Path, *, keep: int | None = None, max_age_days: float | None = None,
-          dry_run: bool = False, now: datetime.datetime | None = None) -> Plan:
-    """Remove what ``plan`` says (unless ``dry_run``); returns the plan."""
-    p = plan(directory, keep=keep, max_age_days=max_age_days, now=now)
+          dry_run: bool = False, now: datetime.datetime | None = None, missing_ok: bool = False) -> Plan:
+    """Remove what ``plan`` says (unless ``dry_run``); returns the plan. ``missing_ok``: no directory, nothing to do."""
+    p = plan(directory, keep=keep, max_age_days=max_age_days, now=now, missing_ok=missing_ok)
     if not dry_run:
         for bundle, _ in p.remove:
             shutil.rmtree(bundle.path)  # fd-based on Linux: never follows a link planted inside

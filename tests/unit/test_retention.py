@@ -96,6 +96,8 @@ def test_bad_usage_is_one_message(evidence, capsys, args, message):
 def test_a_missing_or_linked_directory_is_refused(tmp_path, capsys):
     assert main(["report", "prune", str(tmp_path / "nope"), "--keep", "1"]) == 2
     assert "no such directory" in capsys.readouterr().err
+    assert main(["report", "prune", str(tmp_path / "nope"), "--keep", "1", "--missing-ok"]) == 0
+    assert "removed 0 bundle(s), kept 0" in capsys.readouterr().err
     (tmp_path / "real").mkdir()
     (tmp_path / "alias").symlink_to(tmp_path / "real")
     assert main(["report", "prune", str(tmp_path / "alias"), "--keep", "1"]) == 2
