@@ -1,7 +1,7 @@
 """Running inside a pod: detect it, and name the ServiceAccount credentials the client will use.
 
-Which cluster a command talks to, everywhere (the pytest run, ``namespaces``, ``assess``, ``truth``,
-``rollout``, ``diff``'s sides, the fuzzer):
+Which cluster a command talks to (the pytest run, ``namespaces``, ``assess``, ``truth``, ``rollout``,
+the fuzzer; ``diff``'s sides are explicit, a side without a kubeconfig is an embedded plane):
 
 1. an explicit ``--kubeconfig`` (or ``$PSS_HARNESS_KUBECONFIG``);
 2. an explicit ``--k8s-version``: the embedded control plane of that version;

@@ -72,9 +72,10 @@ def test_the_image_runs_as_a_numeric_non_root_user_with_an_exec_form_entrypoint(
         assert isinstance(value, list) and all(isinstance(v, str) for v in value)
     assert json.loads(instructions["ENTRYPOINT"])[0].startswith("/")
     assert not [i for i, _ in final if i in ("RUN", "SHELL")], "the final stage must not need a shell"
-    # the chart's pods run as the image's user
+    # the chart's pods run as the image's user, from its working directory
     pod = by_kind(base_objects(), "CronJob")[0]["spec"]["jobTemplate"]["spec"]["template"]["spec"]
     assert f"{pod['securityContext']['runAsUser']}:{pod['securityContext']['runAsGroup']}" == user
+    assert pod["containers"][0]["workingDir"] == instructions["WORKDIR"] == "/var/lib/pss-harness"
 
 
 def test_the_image_has_no_embedded_control_plane():
