@@ -69,7 +69,10 @@ def _version() -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pss-harness",
-        description="Prove that a cluster's PodSecurity admission blocks container-breakout pods.")
+        description="Prove that a cluster's PodSecurity admission blocks container-breakout pods.",
+        epilog="Which cluster: an explicit --kubeconfig (or $PSS_HARNESS_KUBECONFIG), else an explicit --k8s-version "
+               "(the embedded control plane), else in a pod the pod's own cluster as its ServiceAccount "
+               "(in-cluster; $PSS_HARNESS_IN_CLUSTER=0 turns it off), else the embedded control plane.")
     parser.add_argument("--version", action="version", version=f"pss-harness {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in COMMANDS.values():

@@ -6,6 +6,8 @@
     pss-harness report fleet  OUT BUNDLE|FLEET-DIR... [--key PUB] [--sign-key FILE] [--format text|json]
     pss-harness report keygen OUT                 writes OUT (private, 0600) and OUT.pub
     pss-harness report sign   DIR --key FILE      signs an intact bundle (bundle.intoto.jsonl)
+    pss-harness report prune  DIR [--keep N] [--max-age DAYS] [--dry-run] [--missing-ok]
+                                                  retention: removes old bundles from DIR (reports/evidence)
 
 ``--sign-key`` and ``sign --key`` default to ``$PSS_HARNESS_SIGN_KEY``, as for the pytest run.
 """
@@ -78,6 +80,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("directory", metavar="DIR")
     s.add_argument("--key", metavar="FILE", help=f"Ed25519 private key (PEM, PKCS8; default ${_SIGN_ENV})")
     s.set_defaults(handler=_report_sign)
+
+    r = rsub.add_parser("prune", help="retention: remove evidence bundles beyond the newest N or older than D days "
+                                      "from DIR (the directory holding one bundle per run, e.g. reports/evidence)")
+    r.add_argument("directory", metavar="DIR")
+    r.add_argument("--keep", type=int, metavar="N", help="keep the newest N bundles (by the run's start time)")
+    r.add_argument("--max-age", type=float, metavar="DAYS", help="remove bundles older than DAYS")
+    r.add_argument("--dry-run", action="store_true", help="print what would be removed; remove nothing")
+    r.add_argument("--missing-ok", action="store_true", help="a missing DIR is nothing to prune (a first run), "
+                                                             "not an error")
+    r.set_defaults(handler=_report_prune)
 
 
 def _sign_key(given: str | None, flag: str):
@@ -224,4 +236,18 @@ def _report_sign(args: argparse.Namespace) -> int:
     out = bundle.sign(args.directory, key)
     signed = signing.check(args.directory, key.public_key())
     print(f"{out}: signed {signed.subjects} file(s) with key {signed.keyid}")
+    return 0
+
+
+def _report_prune(args: argparse.Namespace) -> int:
+    from harness.reports import retention
+
+    plan = retention.prune(args.directory, keep=args.keep, max_age_days=args.max_age, dry_run=args.dry_run,
+                           missing_ok=args.missing_ok)
+    verb = "would remove" if args.dry_run else "removed"
+    for bundle, why in plan.remove:
+        print(f"{verb} {bundle.path} (started {bundle.started:%Y-%m-%dT%H:%M:%SZ}, {why})")
+    for name, why in plan.ignored:
+        print(f"left alone {name}: {why}", file=sys.stderr)
+    print(f"{args.directory}: {verb} {len(plan.remove)} bundle(s), kept {len(plan.keep)}", file=sys.stderr)
     return 0

@@ -31,7 +31,8 @@ __all__ = ["add_parser", "pytest_command"]
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "run", help="run the packaged attack corpus with pytest (embedded control plane unless --kubeconfig)",
+        "run", help="run the packaged attack corpus with pytest (embedded control plane unless --kubeconfig "
+             "or in a pod)",
         description="Run the packaged attack corpus with pytest; reports go to ./reports. Any further "
                     "argument is passed to pytest (`pss-harness run -- --help` shows pytest's and the plugin's "
                     "options), e.g. `pss-harness run -n 2 --dist loadfile -m level_restricted`.",

@@ -3,12 +3,13 @@
 ``Cluster`` wraps the ``kubernetes`` client's ApiClient (so kubeconfig contexts, exec plugins and
 token refresh work as in kubectl) and speaks raw REST: it submits any manifest, by server-side
 dry-run by default, and returns a ``Response`` with the status, the Status message, the
-``Warning`` headers and the ``Audit-Id``. Client and transport errors are translated into the
-harness's exception tree here and nowhere else. It satisfies ``harness.cluster.seam.ClusterAPI``,
+``Warning`` headers and the ``Audit-Id``. In a pod it connects as the ServiceAccount through the
+client's in-cluster loader (``harness.cluster.incluster``). Client and transport errors are
+translated into the harness's exception tree here and nowhere else. It satisfies ``harness.cluster.seam.ClusterAPI``,
 the protocol the runner is written against.
 
 The only module that imports the ``kubernetes`` client (and ``urllib3``); otherwise it may import
-the core only.
+the core and ``harness.cluster.incluster`` only.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any, Iterable
 
 import urllib3
 
+from harness.cluster.incluster import InCluster
 from harness.core.errors import ClusterError, ClusterUnreachable, UsageError
 from harness.core.answers import Response, parse_warning_header
 from harness.core.kinds import KINDS
@@ -88,23 +90,47 @@ def check_kubeconfig(path: str | Path, context: str | None = None) -> None:
         raise UsageError(f"--kubeconfig {shown}: context {wanted!r} is not defined (contexts: {', '.join(names) or 'none'})")
 
 
+def _in_cluster_client(target: InCluster):
+    """An ApiClient from the client's own in-cluster loader, reading ``target``'s files and address.
+
+    ``try_refresh_token``: the loader re-reads the token file (a projected token the kubelet
+    rotates) at most once a minute, before a request.
+    """
+    from kubernetes import client as kclient
+    from kubernetes.config.incluster_config import InClusterConfigLoader
+
+    configuration = kclient.Configuration()
+    InClusterConfigLoader(token_filename=target.token_file, cert_filename=target.ca_file,
+                          try_refresh_token=True, environ=target.environ).load_and_set(configuration)
+    return kclient.ApiClient(configuration=configuration)
+
+
 class Cluster:
     """A connection to one API server as one identity."""
 
     def __init__(self, kubeconfig: str | Path | None = None, context: str | None = None, *,
-                 timeout: float = 30.0):
+                 timeout: float = 30.0, in_cluster: InCluster | None = None):
         from kubernetes import config as kconfig
         from kubernetes.config.config_exception import ConfigException
 
         self.kubeconfig = str(kubeconfig) if kubeconfig else None
         self.context = context
         self.timeout = timeout
+        self.in_cluster = in_cluster
+        if in_cluster is not None and self.kubeconfig:
+            raise UsageError("a cluster connection is either a kubeconfig or in-cluster, not both")
         try:
-            if self.kubeconfig:
-                check_kubeconfig(self.kubeconfig, context)
-            self.api = kconfig.new_client_from_config(config_file=self.kubeconfig, context=context,
-                                                      persist_config=False)
+            if in_cluster is not None:
+                self.api = _in_cluster_client(in_cluster)
+            else:
+                if self.kubeconfig:
+                    check_kubeconfig(self.kubeconfig, context)
+                self.api = kconfig.new_client_from_config(config_file=self.kubeconfig, context=context,
+                                                          persist_config=False)
         except ConfigException as exc:
+            if in_cluster is not None:
+                raise ClusterError(f"{in_cluster.describe()}: the Kubernetes client's in-cluster loader cannot use "
+                                   f"the ServiceAccount files ({exc})") from None
             where = self.kubeconfig or "the default kubeconfig (~/.kube/config or $KUBECONFIG)"
             raise ClusterError(f"cannot use {where}"
                                f"{f' context {context!r}' if context else ''}: {exc}") from None
@@ -112,11 +138,17 @@ class Cluster:
             raise UsageError(f"--kubeconfig {self.kubeconfig or '(default)'}: the Kubernetes client cannot use it "
                              f"({type(exc).__name__}: {exc}); check it with `kubectl config view`") from None
         self.api.configuration.retries = False
-        # The kubeconfig loader's per-request hook re-assigns ``host``, which re-reads the proxy
+        # Both loaders' per-request hooks re-assign ``host``, which re-reads the proxy
         # from os.environ unless a proxy was set explicitly: pin the value it found, so requests
         # on other threads never iterate os.environ while pytest's thread changes it.
         self.api.configuration.proxy = self.api.configuration.proxy
         self.host = self.api.configuration.host
+
+    def describe(self) -> str:
+        """Where this connection goes, for messages and reports (never a credential)."""
+        if self.in_cluster is not None:
+            return self.in_cluster.describe()
+        return f"kubeconfig {self.kubeconfig or '(default)'}" + (f" context {self.context}" if self.context else "")
 
     # -- raw requests -------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ import uuid
 
 from harness.cluster.audit import AuditSource
 from harness.cluster.client import Cluster
+from harness.cluster.incluster import InCluster
 from harness.cluster.namespaces import Namespaces, await_policy
 from harness.cluster.preflight import Preflight, parse_minor, run_preflight
 from harness.cluster.seam import ClusterAPI
@@ -58,15 +59,16 @@ class Runtime:
     """Everything one pytest process (controller or xdist worker) needs to run items.
 
     ``cluster``: the connection to use (anything satisfying ``ClusterAPI``: unit tests pass a
-    fake); by default a ``Cluster`` of ``kubeconfig`` and ``context``.
+    fake); by default a ``Cluster`` of ``kubeconfig`` and ``context``, or of ``in_cluster`` (in a pod).
     """
 
     def __init__(self, cfg: HarnessConfig, kubeconfig: str | None, context: str | None, *,
                  audit: AuditSource | None, worker: str = "main", server_minor: int | None = None,
-                 concurrency: int = 8, cluster: ClusterAPI | None = None, shared_namespaces: bool = False):
+                 concurrency: int = 8, cluster: ClusterAPI | None = None, shared_namespaces: bool = False,
+                 in_cluster: InCluster | None = None):
         self.cfg = cfg
         self.concurrency = concurrency
-        self.cluster: ClusterAPI = cluster if cluster is not None else Cluster(kubeconfig, context)
+        self.cluster: ClusterAPI = cluster if cluster is not None else Cluster(kubeconfig, context, in_cluster=in_cluster)
         self.audit = audit
         self.worker = worker
         self.ns = Namespaces(self.cluster, cfg, worker, ready=self._await_policy, shared=shared_namespaces)

@@ -20,7 +20,7 @@ __all__ = ["HarnessConfig", "standalone"]
 class HarnessConfig:
     """Resolved settings of one run."""
 
-    kubeconfig: str | None           #: None: start the embedded control plane
+    kubeconfig: str | None           #: None: in-cluster (``in_cluster``) or start the embedded control plane
     context: str | None
     k8s_version: str | None
     levels: tuple[Level, ...]
@@ -37,10 +37,16 @@ class HarnessConfig:
     sweep_after_minutes: int
     sources: dict[str, str]          #: where each non-default value came from
     shard: Shard | None = None       #: run only the items of this shard (--psa-shard I/N, or an Indexed Job's index)
+    in_cluster: dict | None = None   #: no kubeconfig, running in a pod: ``harness.cluster.incluster.InCluster`` fields
 
     @property
     def embedded(self) -> bool:
-        return self.kubeconfig is None
+        return self.kubeconfig is None and self.in_cluster is None
+
+    @property
+    def target_kind(self) -> str:
+        """``embedded``, ``in-cluster`` or ``external`` (a kubeconfig): the evidence's ``run.target``."""
+        return "external" if self.kubeconfig else "in-cluster" if self.in_cluster else "embedded"
 
 
 def standalone(**overrides) -> HarnessConfig:

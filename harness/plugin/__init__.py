@@ -10,8 +10,9 @@ in every report and the exit status), ``summary`` (what the terminal says at the
 that is ``harness.core``.
 
 Target: ``--kubeconfig``/``--context`` (or ``PSS_HARNESS_KUBECONFIG``) names an existing cluster;
-otherwise an embedded control plane is started once, in the controlling process, and shared
-with pytest-xdist workers. The preflight (version, identity, RBAC, enforcement canary) runs once
+otherwise, in a pod, the pod's ServiceAccount (in-cluster, ``harness.cluster.incluster``); otherwise
+an embedded control plane is started once, in the controlling process, and shared with
+pytest-xdist workers. The preflight (version, identity, RBAC, enforcement canary) runs once
 before any item; a failure stops the session with the reason and the fix.
 """
 
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.cluster.incluster import InCluster
 from harness.core.errors import HarnessError
 from harness.core.settings import HarnessConfig
 from harness.plugin import evidence, status
@@ -248,7 +250,7 @@ def pytest_configure_node(node) -> None:
 def pytest_report_header(config: pytest.Config) -> list[str]:
     cfg: HarnessConfig = get_config(config)
     where = f"kubeconfig {cfg.kubeconfig} ({cfg.sources.get('kubeconfig')})" if cfg.kubeconfig else \
-        "embedded control plane (no --kubeconfig)"
+        InCluster.from_dict(cfg.in_cluster).describe() if cfg.in_cluster else "embedded control plane (no --kubeconfig)"
     versions = ",".join(map(str, cfg.versions)) if cfg.versions else "auto (latest + declared boundaries)"
     return [f"pss-harness: target {where}; run {cfg.run_id}; "
             f"{'LIVE objects' if cfg.live else 'server-side dry-run'}",

@@ -194,7 +194,7 @@ def start_run(config: pytest.Config, cfg, state) -> None:
         "run_id": cfg.run_id,
         "started": _now(),
         "harness_version": harness.__version__,
-        "target": "embedded" if cfg.embedded else "external",
+        "target": cfg.target_kind,
         "server_version": pf.server_version,
         "cluster_fingerprint": embedded_fingerprint(state.embedded.version) if state.embedded else instance,
         "cluster_instance": instance,

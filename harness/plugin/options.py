@@ -30,7 +30,8 @@ __all__ = ["REPORTS_DEFAULT", "add_options", "get_config", "reports_dir"]
 # name: (cli flag, help, default)
 _OPTIONS: dict[str, tuple[str, str, str | None]] = {
     "kubeconfig": ("--kubeconfig", "kubeconfig of an existing cluster to test; without it (and without "
-                   "PSS_HARNESS_KUBECONFIG) an embedded control plane is started", None),
+                   "PSS_HARNESS_KUBECONFIG): in a pod, its ServiceAccount (in-cluster; PSS_HARNESS_IN_CLUSTER=0 "
+                   "turns that off), else an embedded control plane is started", None),
     "context": ("--context", "kubeconfig context to use (default: its current context)", None),
     "k8s_version": ("--k8s-version", f"Kubernetes version of the embedded control plane (default {DEFAULT_K8S_VERSION})", None),
     "levels": ("--psa-levels", "comma-separated levels to test (privileged is the control level)",
@@ -137,6 +138,12 @@ def get_config(config: pytest.Config) -> HarnessConfig:
     shard = values["shard"]
     if shard is not None and not isinstance(shard, Shard):
         shard = Shard.parse(shard, f"--psa-shard ({sources.get('shard', 'default')})")
+    in_cluster = None
+    if not kubeconfig and not values["k8s_version"]:  # precedence: harness.cluster.incluster
+        from harness.cluster.incluster import detect
+
+        found = detect()
+        in_cluster = found.to_dict() if found else None
     sign_key = str(Path(str(values["sign_key"])).expanduser()) if values["sign_key"] else None
     if sign_key:
         from harness.reports.signing import load_private_key
@@ -156,6 +163,7 @@ def get_config(config: pytest.Config) -> HarnessConfig:
         sweep_after_minutes=sweep,
         sources=sources,
         shard=shard,
+        in_cluster=in_cluster,
     )
     config._psa_config = resolved
     return resolved

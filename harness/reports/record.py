@@ -234,7 +234,7 @@ class RunMeta(TypedDict, total=False):
     run_id: str                        # the run's id (--psa-run-id, or generated); the bundle's directory name
     started: str                       # ISO 8601 UTC, milliseconds
     harness_version: str               # pss-harness's version
-    target: str                        # "embedded" (a control plane started for the run) or "external"
+    target: str                        # "embedded" (a control plane started for the run), "in-cluster" or "external"
     server_version: str                # the API server's gitVersion
     cluster_fingerprint: str           # 32 hex: stable per cluster (embedded: per version), reveals nothing
     cluster_instance: str              # 32 hex: the fingerprint of this very cluster instance
