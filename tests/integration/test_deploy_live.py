@@ -411,7 +411,7 @@ def test_the_corpus_runs_in_cluster_under_exactly_the_charts_rbac(admin, plane, 
     assert run["counts"] == {"passed": 374}, run["counts"]
     import xml.etree.ElementTree as ET
 
-    suite = ET.parse(reports / "junit.xml").getroot()
+    suite = ET.parse(reports / "runs" / "incluster" / "junit.xml").getroot()
     suite = suite if suite.tag == "testsuite" else suite.find("testsuite")
     assert (int(suite.get("tests")), int(suite.get("failures")), int(suite.get("errors")), int(suite.get("skipped"))) \
         == (374, 0, 0, 0)
