@@ -354,7 +354,7 @@ def merge(out: str | Path, directories: Iterable[str | Path], *, check: bool = T
 
 #: options that may differ between the shards of one run (everything else selects items)
 _PER_SHARD_OPTIONS = frozenset({"run_id", "shard", "xdist_workers", "sign_key", "audit_log", "keep_namespaces",
-                                "sweep_after_minutes"})
+                                "context", "kubeconfig", "sweep_after_minutes"})
 
 
 def _same_selection(shards: list[tuple[Path, dict]]) -> None:
