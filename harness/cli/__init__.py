@@ -11,6 +11,8 @@
     pss-harness run [PYTEST-ARGS...]           the packaged attack corpus under pytest   (harness.cli.run)
     pss-harness rollout --to LEVEL ...         a phased plan per namespace: warn first, then enforce
                                                                                        (harness.cli.rollout)
+    pss-harness watch [--policy F]             drift of the posture and admission configuration, MTTD/MTTR,
+                                               Prometheus metrics                     (harness.cli.watch)
 
 The top of the layering: it may import every other package. Each command module has
 ``add_parser(subparsers)`` and sets a ``handler``; heavy imports happen inside handlers so
@@ -40,6 +42,7 @@ COMMANDS: dict[str, str] = {
     "run": "harness.cli.run",
     "rollout": "harness.cli.rollout",
     "namespaces": "harness.cli.namespaces",
+    "watch": "harness.cli.watch",
 }
 
 
