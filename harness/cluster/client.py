@@ -333,5 +333,10 @@ class Cluster:
         resp = self.request("GET", f"/api/v1/namespaces/{namespace}/events")
         return resp.body.get("items", []) if resp.ok else []
 
+    def reset_connections(self) -> None:
+        """Drop the pooled connections (after the server went away, a kept-alive one fails once on reuse)."""
+        with contextlib.suppress(Exception):
+            self.api.rest_client.pool_manager.clear()
+
     def close(self) -> None:
         self.api.close()

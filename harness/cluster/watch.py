@@ -216,14 +216,21 @@ class Watcher(threading.Thread):
 
 
 class AuditChanges:
-    """Change times from a JSON-lines audit log FILE: the newest write to an object, by ``stageTimestamp`` (µs)."""
+    """Change times from a JSON-lines audit log FILE: successful writes to an object, by their audit timestamps.
+
+    The change time is the event's ``requestReceivedTimestamp`` (µs): the write is committed between it
+    and ``stageTimestamp`` (ResponseComplete), and a watch can deliver the change before the
+    ``stageTimestamp`` (measured on kube-apiserver v1.37: up to a millisecond), so only the former
+    is sure to precede the detection. Both are kept in the event's proof.
+    """
 
     _VERBS = ("create", "update", "patch", "delete")
+    _KEEP = 8
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self._offset = self.path.stat().st_size if self.path.exists() else 0
-        self._latest: dict[tuple[str, str], tuple[float, str]] = {}
+        self._writes: dict[tuple[str, str], list[dict]] = {}
         self._lock = threading.Lock()
 
     def _read(self) -> None:
@@ -250,16 +257,30 @@ class AuditChanges:
                 continue
             if "dryRun=All" in (ev.get("requestURI") or ""):
                 continue
-            ts = parse_time(ev.get("stageTimestamp"))
-            if ts is not None:
-                self._latest[(ref.get("resource", ""), ref["name"])] = (ts, ev.get("auditID", ""))
+            received = parse_time(ev.get("requestReceivedTimestamp"))
+            if received is None:
+                continue
+            writes = self._writes.setdefault((ref.get("resource", ""), ref["name"]), [])
+            writes.append({"received": received, "stage": parse_time(ev.get("stageTimestamp")),
+                           "audit_id": ev.get("auditID", ""), "verb": ev.get("verb"),
+                           "user": (ev.get("user") or {}).get("username", "")})
+            del writes[:-self._KEEP]
 
-    def changed(self, resource: str, name: str, before: float) -> tuple[float, str] | None:
-        """``(stageTimestamp, auditID)`` of the newest successful write to ``resource/name`` at or before ``before``."""
-        with self._lock:
-            self._read()
-            hit = self._latest.get((resource, name))
-        return hit if hit is not None and hit[0] <= before + 0.001 else None
+    def changed(self, resource: str, name: str, after: float, before: float, timeout: float = 1.0) -> dict | None:
+        """The newest successful write to ``resource/name`` received in ``(after, before]``; waits up to
+        ``timeout`` for its line (the log can lag the watch). None if there is none."""
+        def look() -> dict | None:
+            with self._lock:
+                self._read()
+                hits = [w for w in self._writes.get((resource, name), []) if after < w["received"] <= before]
+            return hits[-1] if hits else None
+
+        deadline = time.monotonic() + timeout
+        while True:
+            hit = look()
+            if hit is not None or time.monotonic() >= deadline:
+                return hit
+            time.sleep(0.05)
 
 
 @dataclasses.dataclass
@@ -269,6 +290,7 @@ class _Namespace:
     probed_labels: dict | None = None
     posture: Posture | None = None
     restart_seen: int = 0               #: the restart count when last probed
+    probed_at: float = 0.0              #: when it was last probed
 
 
 class WatchLoop:
@@ -303,6 +325,7 @@ class WatchLoop:
         self.baseline: dict[str, dict[str, dict]] = {}
         self.admission: dict[str, dict[str, dict]] = {}
         self._admission_ctx: dict[str, Context] = {}
+        self._admission_seen: dict[str, float] = {}
         self.holders: dict[str, str] = {}
         self._leases_synced = False
         self.restarts = 0
@@ -318,6 +341,8 @@ class WatchLoop:
         self._stop = threading.Event()
         self._dirty: set[str] = set()
         self._need_full = False
+        self._retry_at: float | None = None
+        self._starting = False
         self._ready = threading.Event()
 
     # -- public ----------------------------------------------------------------------------------
@@ -347,7 +372,7 @@ class WatchLoop:
             self._stop.wait(delay)
             delay = min(delay * 2, self.backoff[1])
         next_full = time.monotonic() + self.interval
-        retry_at = None
+        self._retry_at = None
         try:
             while not self._stop.is_set():
                 if not self._ready.is_set() and all(w.relists["initial"] or w.rv for w in self.watchers.values()
@@ -370,12 +395,14 @@ class WatchLoop:
                     break
                 now = time.monotonic()
                 if self.down_class is not None:
-                    if retry_at is None or now >= retry_at:
+                    if self._retry_at is None or now >= self._retry_at:
                         if self._full_sweep():
-                            retry_at, delay = None, self.backoff[0]
+                            self._retry_at, delay = None, self.backoff[0]
                             next_full = time.monotonic() + self.interval
+                        elif self._starting:  # it answers, not ready yet: it will be soon
+                            self._retry_at = now + 0.1
                         else:
-                            retry_at, delay = now + delay, min(delay * 2, self.backoff[1])
+                            self._retry_at, delay = now + delay, min(delay * 2, self.backoff[1])
                     continue
                 if self._need_full or now >= next_full:
                     if self._full_sweep():
@@ -391,10 +418,12 @@ class WatchLoop:
 
     def _handle(self, ev: WatchEvent) -> None:
         if ev.type == "DOWN":
-            self._cannot_probe("unreachable", f"{ev.resource}: {ev.error}", source="watch")
+            if self.last_success is None or ev.received > self.last_success:  # not news older than the last sweep
+                self._cannot_probe("unreachable", f"{ev.resource}: {ev.error}", source=f"watch {ev.resource}")
             return
         if ev.type == "UP":
             self._need_full = True
+            self._retry_at = None  # a watch reconnected: the server answers again, probe now
             return
         if ev.type == "FORBIDDEN":
             self.forbidden[ev.resource] = ev.error
@@ -472,6 +501,7 @@ class WatchLoop:
             at = parse_time(spec.get("acquireTime")) or parse_time(spec.get("renewTime")) or received
             self._restart_at = at
             self._need_full = True
+            self._retry_at = None
         self.listener.status({"event": "apiserver-restart", "lease": name, "previous_holder": old,
                               "holder": holder, "started": _iso(at), "detected": _iso(received)})
         self.progress(f"kube-apiserver restarted (Lease {name}: holder {holder}); re-probing every namespace")
@@ -515,11 +545,13 @@ class WatchLoop:
             self._evaluate_admission(ev.received)
 
     def _admission_context(self, res: str, name: str, kind: str, obj: dict | None, received: float) -> Context:
-        changed_at, source = None, "watch-event"
+        changed_at, source, audit = None, "watch-event", None
+        key = f"{res}/{name}"
         if self.audit_changes is not None:
-            hit = self.audit_changes.changed(res, name, received)
-            if hit is not None:
-                changed_at, source = hit[0], "audit"
+            audit = self.audit_changes.changed(res, name, self._admission_seen.get(key, 0.0), received)
+            if audit is not None:
+                changed_at, source = audit["received"], "audit"
+        self._admission_seen[key] = received
         if changed_at is None and kind != "DELETED" and obj:
             changed_at, source = latest_managed_time(obj), "managedFields"
         if changed_at is None:
@@ -530,6 +562,8 @@ class WatchLoop:
         proof = [{"request": {"method": "GET", "path": RESOURCES[res][0], "query": {"watch": "1"}},
                   "answer": {"type": kind, "name": name, "resourceVersion": meta.get("resourceVersion"),
                              "state": after, "received": _iso(received)}}]
+        if audit is not None:
+            proof.append({"audit": {**audit, "received": _iso(audit["received"]), "stage": _iso(audit["stage"])}})
         return Context(changed_at, source, {"resource": res, "name": name, "before": before, "after": after},
                        before, after, tuple(proof))
 
@@ -560,7 +594,7 @@ class WatchLoop:
             self._cannot_probe("unreachable" if isinstance(exc, ClusterUnreachable) or "did not answer" in str(exc)
                                else "error", str(exc))
             return None
-        broken = [r for r in result.requests if r["status"] == 0]
+        broken = [r for r in result.requests if r["status"] == 0 and r["path"] != "/metrics"]  # metrics: optional
         if broken:
             self._cannot_probe("unreachable", f"{len(broken)} request(s) got no answer during the sweep "
                                               f"(first: {broken[0]['method']} {broken[0]['path']})")
@@ -569,8 +603,8 @@ class WatchLoop:
 
     def _full_sweep(self, startup: bool = False) -> bool:
         t0 = time.monotonic()
-        if not startup and self.down_class is not None:
-            self._check_leases()
+        if not startup and self.down_class is not None and not self._server_ready():
+            return False
         self._need_full = False
         result = self._sweep(None)
         if result is None:
@@ -589,9 +623,12 @@ class WatchLoop:
         with self.lock:
             names = sorted(n for n in self._dirty if n in self.namespaces)
             self._dirty.clear()
+            reference = self._reference()
         if not names:
             return
-        result = self._sweep(names)
+        # a namespace whose enforce denied the probe last time: its denial proves, within this sweep, that the
+        # runner is not exempt (without it a silent admission in the changed namespace proves nothing)
+        result = self._sweep(sorted(set(names) | ({reference} if reference else set())))
         if result is None:
             with self.lock:
                 self._dirty.update(names)
@@ -601,14 +638,45 @@ class WatchLoop:
             self._apply(result, full=False)
         self.listener.probed(self, "targeted", time.monotonic() - t0)
 
-    def _check_leases(self) -> None:
+    def _reference(self) -> str | None:
+        for name, ns in sorted(self.namespaces.items()):
+            p = ns.posture
+            if p is not None and p.probe == "ok" and p.enforce.state == "proven" and p.enforce.level in (
+                    "baseline", "restricted") and name not in self._dirty:
+                return name
+        return None
+
+    def _server_ready(self) -> bool:
+        """After an outage: is the server ready (``/readyz``), and did it restart (a new Lease holder)?
+
+        A starting kube-apiserver serves requests before ``/readyz`` is ready, and writes its new
+        identity Lease just around then (measured on v1.37: within 25 ms of ``/readyz`` turning 200):
+        sweeping earlier would see new exemptions before knowing of the restart that brought them.
+        """
+        self.cluster.reset_connections()
+        resp = self.cluster.request("GET", "/readyz")
+        self._starting = resp.status not in (0, 200)
+        if resp.status != 200:
+            self._cannot_probe(probe_failure(resp.status, resp.message) or "unavailable",
+                               f"/readyz: {resp.status} {resp.transport_error or resp.body}")
+            return False
+        restarts = self.restarts
+        deadline = time.monotonic() + 1.0
+        while self._check_leases() and self.restarts == restarts and time.monotonic() < deadline:
+            self._stop.wait(0.05)
+        return True
+
+    def _check_leases(self) -> bool:
+        """List the identity Leases (a new holder is a restart); False if they cannot be listed."""
         path, q = RESOURCES["leases"]
         resp = self.cluster.request("GET", path, query=q)
-        if resp.ok:
-            first = not self._leases_synced
-            for obj in (resp.body or {}).get("items") or []:
-                self._lease_seen(obj, self.clock(), record_only=first)
-            self._leases_synced = True
+        if not resp.ok:
+            return False
+        first = not self._leases_synced
+        for obj in (resp.body or {}).get("items") or []:
+            self._lease_seen(obj, self.clock(), record_only=first)
+        self._leases_synced = True
+        return True
 
     def _recovered(self) -> None:
         if self.down_class is not None:
@@ -654,17 +722,19 @@ class WatchLoop:
             known.posture = p
             known.probed_labels = dict(p.labels)
             known.restart_seen = self.restarts
+            known.probed_at = now
         for t in self.tracker.observe(scope, observations, now, context, preexisting=first):
             self.listener.transition(t, self)
 
     def _namespace_context(self, name: str, known: _Namespace, p: Posture, rules, now: float) -> Context:
         before = known.posture
         labels_changed = _psa(known.probed_labels or {}) != _psa(p.labels) or known.probed_labels is None
-        changed_at, source = None, "unknown"
+        changed_at, source, audit = None, "unknown", None
         if known.restart_seen != self.restarts and not labels_changed and self._restart_at is not None:
             changed_at, source = self._restart_at, "apiserver-lease"
-        elif self.audit_changes is not None and (hit := self.audit_changes.changed("namespaces", name, now)):
-            changed_at, source = hit[0], "audit"
+        elif self.audit_changes is not None and (audit := self.audit_changes.changed(
+                "namespaces", name, known.probed_at, now)) is not None:
+            changed_at, source = audit["received"], "audit"
         else:
             t = latest_managed_time(known.obj)
             if t is not None:
@@ -676,8 +746,11 @@ class WatchLoop:
                             "after": {m: p.mode(m).text for m in ("enforce", "warn", "audit")}}}
         if source == "apiserver-lease":
             what["apiserver_restart"] = {"restarts": self.restarts, "started": _iso(self._restart_at)}
+        proof = [a.to_dict() for a in p.evidence]
+        if audit is not None:
+            proof.append({"audit": {**audit, "received": _iso(audit["received"]), "stage": _iso(audit["stage"])}})
         return Context(changed_at, source, what, [r.to_dict() for r in rules], p.to_dict(evidence=False),
-                       tuple(a.to_dict() for a in p.evidence))
+                       tuple(proof))
 
     # -- for metrics and reports -----------------------------------------------------------------
 
