@@ -30,15 +30,15 @@ import threading
 
 from harness.core.errors import UsageError
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 
 
 def parse_duration(text: str, flag: str) -> float:
-    """``30s``, ``5m``, ``1h``, ``250ms`` or plain seconds."""
+    """``30s``, ``5m``, ``1h``, ``7d``, ``250ms`` or plain seconds."""
     m = _DURATION.match(str(text))
     if not m:
-        raise UsageError(f"{flag} {text!r}: write a duration such as 30s, 5m or 1h")
-    value = float(m.group(1)) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600, None: 1}[m.group(2)]
+        raise UsageError(f"{flag} {text!r}: write a duration such as 30s, 5m, 1h or 7d")
+    value = float(m.group(1)) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}[m.group(2)]
     if value <= 0:
         raise UsageError(f"{flag} {text!r}: must be more than zero")
     return value

@@ -35,6 +35,8 @@ class HarnessConfig:
     run_id: str
     sweep_after_minutes: int
     sources: dict[str, str]          #: where each non-default value came from
+    metrics_file: str | None = None  #: Prometheus textfile written at the end of the run
+    pushgateway: str | None = None   #: Pushgateway URL the run's metrics are pushed to at the end
 
     @property
     def embedded(self) -> bool:
