@@ -131,9 +131,9 @@ def posture_families(postures: Iterable[Mapping], findings: Iterable[Mapping], m
     for (ns, fid), n in sorted(counts.items()):
         found.add_metric([ns, fid], n)
     out = [level, proven, match, found]
-    if plugin in ("enabled", "disabled"):
+    if plugin in ("loaded", "disabled"):
         g = _gauge(P + "podsecurity_plugin_enabled")
-        g.add_metric([], 1 if plugin == "enabled" else 0)
+        g.add_metric([], 1 if plugin == "loaded" else 0)
         out.append(g)
     return out
 
