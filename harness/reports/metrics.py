@@ -38,7 +38,7 @@ import threading
 import urllib.parse
 from typing import Callable, Iterable, Mapping
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import generate_latest, push_to_gateway, start_http_server, write_to_textfile
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
@@ -249,6 +249,9 @@ class WatchMetrics:
     posture and the open drift read from the loop at scrape time (``state()`` returns ``WatchLoop.snapshot()``)."""
 
     def __init__(self, state: Callable[[], Mapping] | None = None):
+        # no ``*_created`` series: in the text format they are gauge families of their own, named by no
+        # convention here (process-wide; this process's metrics are all pss-harness's)
+        disable_created_metrics()
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self._lock = threading.Lock()
