@@ -368,9 +368,11 @@ class WatchLoop:
             self.watchers[resource] = w
             w.start()
         delay = self.backoff[0]
+        t0 = time.monotonic()
         while not self._stop.is_set() and not self._full_sweep(startup=True):
             self._stop.wait(delay)
             delay = min(delay * 2, self.backoff[1])
+        self.progress(f"startup sweep: {len(self.namespaces)} namespace(s) in {time.monotonic() - t0:.1f}s; watching")
         next_full = time.monotonic() + self.interval
         self._retry_at = None
         try:
@@ -717,8 +719,10 @@ class WatchLoop:
             found = [f for rule in rules for f in evaluate(rule, p, result.facts, today)]
             self.findings[name] = found
             self.matches[name] = (not found) if rules else None
-            observations += [Observation.of(f) for f in found]
-            context[subject] = self._namespace_context(name, known, p, rules, now)
+            mine = [Observation.of(f) for f in found]
+            observations += mine
+            opens = subject not in first and any(o.key not in self.tracker.open for o in mine)
+            context[subject] = self._namespace_context(name, known, p, rules, now, change_time=opens)
             known.posture = p
             known.probed_labels = dict(p.labels)
             known.restart_seen = self.restarts
@@ -726,19 +730,21 @@ class WatchLoop:
         for t in self.tracker.observe(scope, observations, now, context, preexisting=first):
             self.listener.transition(t, self)
 
-    def _namespace_context(self, name: str, known: _Namespace, p: Posture, rules, now: float) -> Context:
+    def _namespace_context(self, name: str, known: _Namespace, p: Posture, rules, now: float,
+                           change_time: bool = True) -> Context:
+        """What an event on this namespace records; ``change_time``: look the change time up (an event opens)."""
         before = known.posture
         labels_changed = _psa(known.probed_labels or {}) != _psa(p.labels) or known.probed_labels is None
         changed_at, source, audit = None, "unknown", None
-        if known.restart_seen != self.restarts and not labels_changed and self._restart_at is not None:
+        if not change_time:
+            pass
+        elif known.restart_seen != self.restarts and not labels_changed and self._restart_at is not None:
             changed_at, source = self._restart_at, "apiserver-lease"
         elif self.audit_changes is not None and (audit := self.audit_changes.changed(
-                "namespaces", name, known.probed_at, now)) is not None:
+                "namespaces", name, known.probed_at, now, timeout=1.0 if labels_changed else 0.0)) is not None:
             changed_at, source = audit["received"], "audit"
-        else:
-            t = latest_managed_time(known.obj)
-            if t is not None:
-                changed_at, source = t, "managedFields"
+        elif (t := latest_managed_time(known.obj)) is not None:
+            changed_at, source = t, "managedFields"
         what = {"labels": {"before": None if known.probed_labels is None else _psa(known.probed_labels),
                            "after": _psa(p.labels)},
                 "posture": {"before": None if before is None else {m: before.mode(m).text for m in
