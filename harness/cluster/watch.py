@@ -186,6 +186,10 @@ class Watcher(threading.Thread):
                 if s.status == 410:
                     self.rv = None
                     continue
+                if s.status in (401, 403):  # may list, may not watch: the periodic sweep covers it
+                    self._emit("FORBIDDEN", error=f"watch: {s.status} {(s.error or {}).get('message', s.error)}"
+                               if isinstance(s.error, dict) else f"watch: {s.status} {s.error}")
+                    return
                 if not s.ok:
                     raise ClusterUnreachable(f"watching {self.path}: {s.status} {s.error}")
                 self._up()
@@ -212,6 +216,8 @@ class Watcher(threading.Thread):
                     break
                 delay = self._fail(str(exc), delay)
             finally:
+                if self._stream is not None:
+                    self._stream.close()  # hands the connection back (or drops it) after a break or an end
                 self._stream = None
 
 
@@ -535,7 +541,7 @@ class WatchLoop:
                     current.pop(name, None)
                 else:
                     current[name] = admission_state(res, obj)
-                changed[name] = (ev.type, obj if ev.type != "DELETED" else obj)
+                changed[name] = (ev.type, obj)
                 if res not in self.baseline:
                     return
             if not changed:
