@@ -13,6 +13,8 @@
                                                                                        (harness.cli.rollout)
     pss-harness fleet --kubeconfig F --contexts A,B   the corpus against several clusters, one process each
                                                                                        (harness.cli.fleet)
+    pss-harness watch [--policy F]             drift of the posture and admission configuration, MTTD/MTTR,
+                                               Prometheus metrics                     (harness.cli.watch)
 
 The top of the layering: it may import every other package. Each command module has
 ``add_parser(subparsers)`` and sets a ``handler``; heavy imports happen inside handlers so
@@ -43,6 +45,7 @@ COMMANDS: dict[str, str] = {
     "rollout": "harness.cli.rollout",
     "namespaces": "harness.cli.namespaces",
     "fleet": "harness.cli.fleet",
+    "watch": "harness.cli.watch",
 }
 
 

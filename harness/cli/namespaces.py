@@ -3,6 +3,7 @@
     pss-harness namespaces [NAME... | --selector S] [--policy desired.yaml]
                            [--kubeconfig FILE [--context C]] [--audit-log FILE|!CMD]
                            [--format table|json] [--bundle DIR] [--concurrency N] [--settle SECONDS]
+                           [--metrics-file FILE] [--pushgateway URL]
 
 For each namespace it sends side-effect-free probes (server-side dry-run pod creates and namespace
 updates; never a real write) and infers the effective policy per mode — enforce, warn, audit:
@@ -50,6 +51,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="how long to retry transient answers and label/behaviour disagreements (default 5)")
     p.add_argument("--bundle", metavar="DIR", help="add the sweep as the Namespaces section of this evidence bundle "
                                                    "(a new bundle if DIR holds none), sealed again")
+    p.add_argument("--metrics-file", metavar="FILE", help="write the sweep's Prometheus metrics to FILE (textfile "
+                                                           "collector format, written atomically)")
+    p.add_argument("--pushgateway", metavar="URL", help="push the sweep's Prometheus metrics to this Pushgateway "
+                                                        "(job pss-harness-namespaces)")
     p.add_argument("--today", metavar="YYYY-MM-DD", help=argparse.SUPPRESS)  # fixed date for exemption expiry
     p.set_defaults(handler=_namespaces)
 
@@ -107,6 +112,16 @@ def _namespaces(args: argparse.Namespace) -> int:
 
         add_namespaces(args.bundle, doc)
         print(f"pss-harness: Namespaces section written to {args.bundle} (sealed)", file=sys.stderr)
+    if args.metrics_file or args.pushgateway:
+        import time
+
+        from harness.reports import metrics
+
+        registry = metrics.namespaces_registry(doc, time.time())
+        if args.metrics_file:
+            metrics.write_textfile(registry, args.metrics_file)
+        if args.pushgateway:
+            metrics.push(registry, args.pushgateway, "pss-harness-namespaces")
     print(json.dumps(doc, indent=2) if args.format == "json" else table(doc))
     return exit_status(doc)
 

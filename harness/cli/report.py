@@ -8,6 +8,8 @@
     pss-harness report sign   DIR --key FILE      signs an intact bundle (bundle.intoto.jsonl)
     pss-harness report prune  DIR [--keep N] [--max-age DAYS] [--dry-run] [--missing-ok]
                                                   retention: removes old bundles from DIR (reports/evidence)
+    pss-harness report history [--db DB] [--since DURATION] [--format table|json]
+                                                  MTTD/MTTR per finding type of pss-harness watch's drift events
 
 ``--sign-key`` and ``sign --key`` default to ``$PSS_HARNESS_SIGN_KEY``, as for the pytest run.
 """
@@ -90,6 +92,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--missing-ok", action="store_true", help="a missing DIR is nothing to prune (a first run), "
                                                              "not an error")
     r.set_defaults(handler=_report_prune)
+    h = rsub.add_parser("history", help="MTTD and MTTR per finding type of the drift events pss-harness watch "
+                                        "recorded")
+    h.add_argument("--db", default="reports/history.sqlite", metavar="DB", help=history_help)
+    h.add_argument("--since", metavar="DURATION", help="only events detected in the last DURATION (e.g. 24h, 7d)")
+    h.add_argument("--format", choices=("table", "json"), default="table")
+    h.set_defaults(handler=_report_history)
 
 
 def _sign_key(given: str | None, flag: str):
@@ -250,4 +258,48 @@ def _report_prune(args: argparse.Namespace) -> int:
     for name, why in plan.ignored:
         print(f"left alone {name}: {why}", file=sys.stderr)
     print(f"{args.directory}: {verb} {len(plan.remove)} bundle(s), kept {len(plan.keep)}", file=sys.stderr)
+    return 0
+
+
+def _report_history(args: argparse.Namespace) -> int:
+    import json
+    import time
+    from pathlib import Path
+
+    from harness.core.drift import summarize
+    from harness.core.errors import UsageError
+    from harness.reports import history
+
+    if not Path(args.db).is_file():
+        raise UsageError(f"--db {args.db}: no such history store (pss-harness watch --history DB writes one)")
+    since = None
+    if args.since:
+        from harness.cli.watch import parse_duration
+
+        since = time.time() - parse_duration(args.since, "--since")
+    events = history.drift_events(args.db, since=since)
+    summary = summarize(events, since=since)
+    if args.format == "json":
+        print(json.dumps({"db": args.db, "since": since, "events": len(events), "by_finding": summary}, indent=2))
+        return 0
+    if not events:
+        print(f"{args.db}: no drift events" + (f" in the last {args.since}" if args.since else ""))
+        return 0
+
+    def fmt(v) -> str:
+        return "-" if v is None else f"{v:.2f}s" if v < 120 else f"{v / 60:.1f}m" if v < 7200 else f"{v / 3600:.1f}h"
+
+    rows = [("FINDING", "EVENTS", "OPEN", "MTTD MEAN", "MTTD P50", "MTTD P95", "MTTR MEAN", "MTTR P50", "MTTR P95")]
+    for finding, s in summary.items():
+        rows.append((finding if finding != "*" else "(all)", str(s["events"]), str(s["open"]),
+                     fmt(s["mttd"]["mean"]), fmt(s["mttd"]["p50"]), fmt(s["mttd"]["p95"]),
+                     fmt(s["mttr"]["mean"]), fmt(s["mttr"]["p50"]), fmt(s["mttr"]["p95"])))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    print(f"drift events in {args.db}" + (f" (last {args.since})" if args.since else "") +
+          ": MTTD = change -> detection, MTTR = detection -> remediation")
+    for r in rows:
+        print("  ".join(v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(r, widths))))
+    pre = sum(s["preexisting"] for f, s in summary.items() if f != "*")
+    if pre:
+        print(f"{pre} event(s) were present when the watch started: their change time is unknown (no MTTD)")
     return 0

@@ -14,6 +14,7 @@ the core and ``harness.cluster.incluster`` only.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from pathlib import Path
@@ -27,7 +28,7 @@ from harness.core.answers import Response, parse_warning_header
 from harness.core.kinds import KINDS
 from harness.core.polling import PollTimeout, poll
 
-__all__ = ["Cluster", "Response", "check_kubeconfig", "parse_warning_header", "resource_path"]
+__all__ = ["Cluster", "Response", "Stream", "check_kubeconfig", "parse_warning_header", "resource_path"]
 
 _PLURALS = {**{name: (k.group, k.version, k.plural) for name, k in KINDS.items()},
             "Namespace": ("", "v1", "namespaces")}
@@ -103,6 +104,54 @@ def _in_cluster_client(target: InCluster):
     InClusterConfigLoader(token_filename=target.token_file, cert_filename=target.ca_file,
                           try_refresh_token=True, environ=target.environ).load_and_set(configuration)
     return kclient.ApiClient(configuration=configuration)
+class Stream:
+    """An open streaming response (``Cluster.stream``): iterate ``lines()`` for decoded JSON objects."""
+
+    def __init__(self, path: str, status: int, response):
+        self.path = path
+        self.status = status
+        self._response = response
+        self.error: Any = None
+        if status != 200:
+            data = response.read()
+            try:
+                self.error = json.loads(data) if data else None
+            except ValueError:
+                self.error = data.decode(errors="replace")
+            response.release_conn()
+
+    @property
+    def ok(self) -> bool:
+        return self.status == 200
+
+    def lines(self) -> Iterable[dict]:
+        """Each complete JSON line as it arrives; ends when the server closes the stream.
+
+        A broken connection or a read timeout raises ``ClusterUnreachable``; a line that is not
+        JSON is skipped.
+        """
+        buf = b""
+        try:
+            for chunk in self._response.stream(amt=65536, decode_content=True):
+                buf += chunk
+                while b"\n" in buf:
+                    line, buf = buf.split(b"\n", 1)
+                    if line.strip():
+                        try:
+                            yield json.loads(line)
+                        except ValueError:
+                            continue
+        except (urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
+            raise ClusterUnreachable(f"watching {self.path}: the stream broke: {type(exc).__name__}: {exc}") from None
+
+    def close(self) -> None:
+        """End the stream (also from another thread: the reader's next read fails or ends)."""
+        with contextlib.suppress(Exception):
+            self._response.shutdown()  # urllib3 >= 2.3: unblocks a read in another thread
+        with contextlib.suppress(Exception):
+            self._response.close()
+        with contextlib.suppress(Exception):
+            self._response.release_conn()
 
 
 class Cluster:
@@ -182,6 +231,29 @@ class Cluster:
             if hasattr(raw.headers, "getlist") else []
         return Response(method, path, query, raw.status, decoded, warnings,
                         raw.headers.get("Audit-Id", ""), time.monotonic() - t0)
+
+    def stream(self, path: str, query: dict[str, str] | None = None, *, connect_timeout: float = 10.0,
+               read_timeout: float = 90.0) -> "Stream":
+        """Open a streaming GET (a watch: ``?watch=1``); its lines are read as they arrive.
+
+        Raises ``ClusterUnreachable`` when the server does not answer; an HTTP error status is
+        returned as ``Stream.status`` with the decoded body in ``Stream.error``.
+        """
+        query = dict(query or {})
+        headers = {"Accept": "application/json"}
+        try:
+            _m, url, headers, _body, _ = self.api.param_serialize(
+                "GET", path, query_params=list(query.items()) or None, header_params=headers,
+                auth_settings=["BearerToken"])
+            raw = self.api.call_api("GET", url, header_params=headers,
+                                    _request_timeout=(connect_timeout, read_timeout))
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise ClusterUnreachable(f"watching {path}: {type(exc).__name__}: {exc}") from None
+        except Exception as exc:
+            if getattr(exc, "status", None) == 0:
+                raise ClusterUnreachable(f"watching {path}: {getattr(exc, 'reason', exc)}") from None
+            raise
+        return Stream(path, raw.status, raw.response)
 
     def checked(self, method: str, path: str, body: Any = None, query: dict[str, str] | None = None,
                 what: str = "", ok: Iterable[int] = ()) -> Response:
@@ -290,6 +362,11 @@ class Cluster:
     def events(self, namespace: str) -> list[dict]:
         resp = self.request("GET", f"/api/v1/namespaces/{namespace}/events")
         return resp.body.get("items", []) if resp.ok else []
+
+    def reset_connections(self) -> None:
+        """Drop the pooled connections (after the server went away, a kept-alive one fails once on reuse)."""
+        with contextlib.suppress(Exception):
+            self.api.rest_client.pool_manager.clear()
 
     def close(self) -> None:
         self.api.close()

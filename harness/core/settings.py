@@ -38,6 +38,8 @@ class HarnessConfig:
     sources: dict[str, str]          #: where each non-default value came from
     shard: Shard | None = None       #: run only the items of this shard (--psa-shard I/N, or an Indexed Job's index)
     in_cluster: dict | None = None   #: no kubeconfig, running in a pod: ``harness.cluster.incluster.InCluster`` fields
+    metrics_file: str | None = None  #: Prometheus textfile written at the end of the run
+    pushgateway: str | None = None   #: Pushgateway URL the run's metrics are pushed to at the end
 
     @property
     def embedded(self) -> bool:

@@ -357,6 +357,7 @@ def finish_run(config: pytest.Config, state, exitstatus, status: dict | None = N
             history.set_bundle_digest(db, meta["run_id"], digest)
         except Exception:
             pass
+    _metrics(config, results, tr)
     alluredir = getattr(config.option, "allure_report_dir", None)
     if alluredir:
         allure_labels.write_environment(alluredir, meta)
@@ -399,6 +400,36 @@ def _replace_link(link: Path, target: Path) -> None:
 
 def _sign(config: pytest.Config, directory: Path, meta: dict, problems: list[str]) -> str | None:
     """Sign the sealed bundle if ``--psa-sign-key`` was given; the line saying so, or None (a failure: in ``problems``)."""
+
+
+def _metrics(config: pytest.Config, results: dict, tr) -> None:
+    """Write/push the run's Prometheus metrics if ``--psa-metrics-file``/``--psa-pushgateway`` was given."""
+    from harness.core.errors import HarnessError
+    from harness.plugin.options import get_config
+
+    cfg = get_config(config)
+    if not cfg.metrics_file and not cfg.pushgateway:
+        return
+    from harness.reports import metrics
+
+    registry = metrics.corpus_registry(results, datetime.datetime.now(datetime.timezone.utc).timestamp())
+    try:
+        if cfg.metrics_file:
+            metrics.write_textfile(registry, cfg.metrics_file)
+        if cfg.pushgateway:
+            metrics.push(registry, cfg.pushgateway, "pss-harness-corpus")
+    except HarnessError as exc:  # the evidence is written; the metrics are a copy of it
+        if tr:
+            tr.write_line(f"pss-harness: metrics not written: {exc}", red=True)
+        return
+    if tr:
+        tr.write_line("pss-harness: metrics " + " and ".join(
+            ([f"in {cfg.metrics_file}"] if cfg.metrics_file else []) +
+            ([f"pushed to {cfg.pushgateway}"] if cfg.pushgateway else [])))
+
+
+def _sign(config: pytest.Config, directory: Path, meta: dict, tr) -> str | None:
+    """Sign the sealed bundle if ``--psa-sign-key`` was given; the line saying so, or None."""
     from harness.core.errors import HarnessError
     from harness.plugin.options import get_config
     from harness.reports import signing

@@ -51,6 +51,10 @@ _OPTIONS: dict[str, tuple[str, str, str | None]] = {
     "sign_key": ("--psa-sign-key", "Ed25519 private key FILE (PEM, PKCS8) to sign the evidence bundle with: an "
                  "in-toto statement over every file in a DSSE envelope (bundle.intoto.jsonl), checked by "
                  "pss-harness report verify DIR --key PUB; pss-harness report keygen OUT makes a key pair", None),
+    "metrics_file": ("--psa-metrics-file", "write the run's Prometheus metrics (outcomes per check x level x mode x "
+                     "kind) to FILE at the end, in the node-exporter textfile format", None),
+    "pushgateway": ("--psa-pushgateway", "push the run's Prometheus metrics to this Pushgateway URL at the end "
+                    "(job pss-harness-corpus)", None),
     "run_id": ("--psa-run-id", "identifier of this run (default: random)", None),
     "sweep_after": ("--psa-sweep-after", "delete namespaces left by crashed runs when older than this many "
                     "minutes", "60"),
@@ -159,6 +163,8 @@ def get_config(config: pytest.Config) -> HarnessConfig:
         namespace_map=ns_map,
         audit_log=values["audit_log"],
         sign_key=sign_key,
+        metrics_file=str(values["metrics_file"]) if values["metrics_file"] else None,
+        pushgateway=str(values["pushgateway"]) if values["pushgateway"] else None,
         run_id=_run_id(config, values["run_id"]),
         sweep_after_minutes=sweep,
         sources=sources,

@@ -35,8 +35,8 @@ from typing import Iterator
 
 from harness.reports.record import Results, control_summary, status_of
 
-__all__ = ["bundle_digest", "changes", "compare", "previous_run", "record_run", "set_bundle_digest", "snapshot",
-           "trend"]
+__all__ = ["bundle_digest", "changes", "compare", "drift_events", "previous_run", "record_drift", "record_run",
+           "set_bundle_digest", "snapshot", "trend"]
 
 TREND_LENGTH = 20
 
@@ -68,6 +68,21 @@ CREATE TABLE IF NOT EXISTS controls (
     PRIMARY KEY (run_id, check_id, level, mode)
 );
 CREATE INDEX IF NOT EXISTS runs_by_cluster ON runs (fingerprint, started);
+CREATE TABLE IF NOT EXISTS drift_events (
+    id TEXT PRIMARY KEY,
+    finding TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    namespace TEXT,
+    severity TEXT,
+    preexisting INTEGER NOT NULL,
+    changed REAL,
+    change_source TEXT,
+    detected REAL NOT NULL,
+    remediated REAL,
+    resolution TEXT,
+    event_json TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS drift_by_detection ON drift_events (detected);
 """
 
 
@@ -190,3 +205,30 @@ def snapshot(path: str | Path, run_id: str, fingerprint: str) -> dict:
     compared = compare(path, run_id, prev["run_id"]) if prev else {"changes": [], "selection": {"not_run": [], "new": []}}
     return {"fingerprint": fingerprint, "trend": trend(path, fingerprint, until=run_id),
             "previous": prev, **compared}
+
+
+def record_drift(path: str | Path, event: dict) -> None:
+    """Add or update one drift event of ``pss-harness watch`` (``harness.core.drift.DriftEvent.to_dict()``)."""
+    import json
+
+    with _db(path) as conn:
+        conn.execute(
+            "INSERT OR REPLACE INTO drift_events (id, finding, subject, namespace, severity, preexisting, changed,"
+            " change_source, detected, remediated, resolution, event_json) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            (event["id"], event["finding"], event["subject"], event.get("namespace"), event.get("severity"),
+             int(bool(event.get("preexisting"))), event.get("changed_at"), event.get("change_source"),
+             event["detected_at"], event.get("remediated_at"), event.get("resolution"),
+             json.dumps(event, sort_keys=True, default=str)))
+
+
+def drift_events(path: str | Path, since: float | None = None, until: float | None = None) -> list[dict]:
+    """The recorded drift events detected in ``[since, until]`` (seconds since the epoch), oldest first."""
+    import json
+
+    if not Path(path).is_file():
+        return []
+    with _db(path) as conn:
+        rows = conn.execute("SELECT event_json FROM drift_events WHERE detected >= ? AND detected <= ? "
+                            "ORDER BY detected, id", (since if since is not None else float("-inf"),
+                                                      until if until is not None else float("inf"))).fetchall()
+    return [json.loads(r["event_json"]) for r in rows]
