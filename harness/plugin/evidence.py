@@ -357,7 +357,7 @@ def finish_run(config: pytest.Config, state, exitstatus, status: dict | None = N
             history.set_bundle_digest(db, meta["run_id"], digest)
         except Exception:
             pass
-    _metrics(config, results, tr)
+    _metrics(config, results)
     alluredir = getattr(config.option, "allure_report_dir", None)
     if alluredir:
         allure_labels.write_environment(alluredir, meta)
@@ -398,11 +398,7 @@ def _replace_link(link: Path, target: Path) -> None:
     os.replace(tmp, link)
 
 
-def _sign(config: pytest.Config, directory: Path, meta: dict, problems: list[str]) -> str | None:
-    """Sign the sealed bundle if ``--psa-sign-key`` was given; the line saying so, or None (a failure: in ``problems``)."""
-
-
-def _metrics(config: pytest.Config, results: dict, tr) -> None:
+def _metrics(config: pytest.Config, results: dict) -> None:
     """Write/push the run's Prometheus metrics if ``--psa-metrics-file``/``--psa-pushgateway`` was given."""
     from harness.core.errors import HarnessError
     from harness.plugin.options import get_config
@@ -412,6 +408,7 @@ def _metrics(config: pytest.Config, results: dict, tr) -> None:
         return
     from harness.reports import metrics
 
+    tr = config.pluginmanager.get_plugin("terminalreporter")
     registry = metrics.corpus_registry(results, datetime.datetime.now(datetime.timezone.utc).timestamp())
     try:
         if cfg.metrics_file:
@@ -428,8 +425,8 @@ def _metrics(config: pytest.Config, results: dict, tr) -> None:
             ([f"pushed to {cfg.pushgateway}"] if cfg.pushgateway else [])))
 
 
-def _sign(config: pytest.Config, directory: Path, meta: dict, tr) -> str | None:
-    """Sign the sealed bundle if ``--psa-sign-key`` was given; the line saying so, or None."""
+def _sign(config: pytest.Config, directory: Path, meta: dict, problems: list[str]) -> str | None:
+    """Sign the sealed bundle if ``--psa-sign-key`` was given; the line saying so, or None (a failure: in ``problems``)."""
     from harness.core.errors import HarnessError
     from harness.plugin.options import get_config
     from harness.reports import signing
