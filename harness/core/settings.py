@@ -35,6 +35,8 @@ class HarnessConfig:
     run_id: str
     sweep_after_minutes: int
     sources: dict[str, str]          #: where each non-default value came from
+    engine: str = "podsecurity"      #: the admission engine under test (--psa-engine; harness.core.engines)
+    vap_binding_selector: str | None = None  #: --vap-binding-selector: the user's VAP set's labels; None: the project's
 
     @property
     def embedded(self) -> bool:

@@ -48,6 +48,7 @@ from __future__ import annotations
 import re
 
 from harness.core.checks import CHECKS, active_checks, newest_minor
+from harness.core.engines import VAP_LABEL_PREFIX
 from harness.core.kinds import KINDS
 from harness.core.model import Level, Mode
 from harness.policy.tables import (ALLOWED_VOLUME_TYPES, APPARMOR_ALLOWED_ANNOTATIONS, APPARMOR_ALLOWED_TYPES,
@@ -64,7 +65,7 @@ __all__ = ["BINDING_SHAPES", "IMPLEMENTED", "LABEL_PREFIX", "PART_OF", "SET_MINO
 #: the policy minor the set implements: ``latest`` as this registry knows it
 SET_MINOR = newest_minor()
 #: the namespace label of each mode: ``vap.pss-harness.io/<mode>: <level>``
-LABEL_PREFIX = "vap.pss-harness.io/"
+LABEL_PREFIX = VAP_LABEL_PREFIX
 #: the ``app.kubernetes.io/part-of`` label every object of the set carries
 PART_OF = "pss-harness-vap"
 API_VERSION = "admissionregistration.k8s.io/v1"
