@@ -203,7 +203,10 @@ def observe_vap(resp: Response, server_minor: int, policy: Policy, owns=lambda n
         return Observation(Outcome.ERROR, 0, resp.message, audit_id=resp.audit_id)
     warned = [(a, unquote_warning_header(w)[0]) for a, w in ((vap_warning(w), w) for w in resp.warnings)
               if a is not None and owns(a.policy)]
-    cut = any(len(text) == TRUNCATION_RUNES for _, text in warned)
+    # kube-apiserver cuts every warning to 256 runes once a response's warnings pass 4096, and drops those that
+    # come after 4096 runes are written (pkg/endpoints/filters/warning.go): some of the set's may be missing
+    cut = any(len(text) == TRUNCATION_RUNES for _, text in warned) or \
+        sum(len(unquote_warning_header(w)[0]) for w in resp.warnings) >= TRUNCATION_TOTAL_RUNES
     psa = next((v for v in (podsecurity_warning(w, server_minor) for w in resp.warnings) if v), None)
     note = ("PodSecurity warned too (the namespace should be PodSecurity-privileged under --psa-engine vap): "
             f"{psa.policy}" if psa else "")
