@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import uuid
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -228,7 +229,9 @@ def run_vap(runtime, *, examples: int = 300, seed: int | None = None,
     from harness.cluster.engines.vap import VapDriver
     from harness.cluster.runtime import Runtime
 
-    cfg = dataclasses.replace(runtime.cfg, engine="vap", vap_binding_selector=None)
+    # a run id of its own: its namespaces and its copy of the set never meet another run's (or this one's last)
+    cfg = dataclasses.replace(runtime.cfg, engine="vap", vap_binding_selector=None,
+                              run_id=f"{runtime.cfg.run_id[:11]}v{uuid.uuid4().hex[:4]}")
     driver = VapDriver(cfg, objects)
     vap_runtime = Runtime(cfg, None, None, audit=None, worker="vap", server_minor=runtime.server_minor,
                           concurrency=runtime.concurrency, cluster=runtime.cluster, driver=driver)

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import copy
 import time
+import uuid
 from typing import Callable
 
 from harness.cluster.audit import AuditSource
@@ -198,7 +199,8 @@ class VapDriver:
     def _await_set(self, cluster: ClusterAPI, audit: AuditSource | None, timeout: float) -> None:
         # one namespace per level and mode: under all three modes at once a workload draws two warnings per check,
         # past the API server's 4096-rune warning budget (warnings are then cut to 256 runes, and some dropped)
-        names = {(lv, mode): f"pss-{self.cfg.run_id}-vap-ready-{lv}-{mode}"
+        tag = uuid.uuid4().hex[:4]  # a namespace of an earlier install may still be terminating
+        names = {(lv, mode): f"pss-{self.cfg.run_id}-vap-ready-{tag}-{lv}-{mode}"
                  for lv in (Level.BASELINE, Level.RESTRICTED) for mode in Mode
                  if mode is not Mode.AUDIT or audit is not None}
         labels = {OWNER_LABEL: OWNER, RUN_LABEL: self.cfg.run_id, "pss-harness.io/policy": "vap-ready"}
