@@ -87,13 +87,17 @@ def run_preflight(cluster: ClusterAPI, *, mapped_namespaces: list[str], server_m
     info = cluster.server_version()
     who = cluster.whoami()
     missing = missing_permissions(cluster, mapped_namespaces)
-    missing += [f"{verb} {resource} ({group})" for verb, group, resource, sub in extra_permissions
-                if not cluster.can_i(verb, resource, group, subresource=sub)]
+    engine_missing = [f"{verb} {resource} ({group})" for verb, group, resource, sub in extra_permissions
+                      if not cluster.can_i(verb, resource, group, subresource=sub)]
+    missing += engine_missing
     if missing:
         raise ClusterPermissionError(
             f"the runner identity {who['username']!r} lacks {len(missing)} permission(s): "
             f"{'; '.join(missing)}.\nFix: kubectl apply -f rbac/pss-harness-runner.yaml and bind the ClusterRole "
-            f"'pss-harness-runner' to {who['username']!r} (see the README's 'Least privilege' section), or run as an identity that has it.")
+            f"'pss-harness-runner' to {who['username']!r} (see the README's 'Least privilege' section), or run as an identity that has it."
+            + ("\nThe engine under test installs cluster-scoped objects: also bind rbac/pss-harness-vap-installer.yaml's "
+               "ClusterRole 'pss-harness-vap-installer', or install policies/vap/ yourself and pass "
+               "--vap-binding-selector 'vap.pss-harness.io/{mode}={level}'." if engine_missing else ""))
     pf = Preflight(info.get("gitVersion", "?"), server_minor, who["username"], who["groups"], missing)
     if before_canary is not None:
         before_canary()
