@@ -267,3 +267,46 @@ def test_bad_selectors_are_one_clear_error(text, message):
         engine_for("kyverno")
     with pytest.raises(UsageError, match="needs --psa-engine vap"):
         engine_for("podsecurity", selector="a={level}")
+
+
+# -- the options ---------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def corpus(pytester):
+    from pathlib import Path
+
+    seed = Path(__file__).resolve().parents[2] / "scenarios" / "baseline" / "sysctls" / "sysctl-tcp-keepalive.yaml"
+    pytester.makefile(".yaml", **{"sysctl-tcp-keepalive": seed.read_text()})  # declares version boundaries
+    return pytester
+
+
+def _items(result) -> list[str]:
+    return [line for line in result.outlines if "::" in line]
+
+
+def test_the_vap_engine_is_tested_at_latest_only(corpus):
+    auto = _items(corpus.runpytest("--co", "-q", "--psa-kinds", "Pod"))
+    vap_items = _items(corpus.runpytest("--co", "-q", "--psa-kinds", "Pod", "--psa-engine", "vap"))
+    assert vap_items and len(vap_items) < len(auto) and all("-latest]" in i for i in vap_items)
+    assert len(_items(corpus.runpytest("--co", "-q", "--psa-kinds", "Pod", "--psa-engine", "vap",
+                                       "--vap-binding-selector", "x.io/pss-{mode}-{version}={level}"))) == len(auto)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--psa-engine", "kyverno"], "--psa-engine 'kyverno': one of podsecurity, vap"),
+    (["--vap-binding-selector", "a={level}"], "it needs --psa-engine vap"),
+    (["--psa-engine", "vap", "--vap-binding-selector", "a/pss=on"], "has no {level}"),
+    (["--psa-engine", "vap", "--vap-binding-selector", "a/pss={level}"], "has no {mode}"),
+    (["--psa-engine", "vap", "--psa-versions", "v1.30"], "implements latest only"),
+    (["--psa-engine", "vap", "--vap-binding-selector", "a/pss={level}={mode}x"], "is not a valid label"),
+])
+def test_bad_engine_options_are_usage_errors(corpus, args, message):
+    result = corpus.runpytest("--co", *args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert message in result.stderr.str() and "Traceback" not in result.stderr.str()
+
+
+def test_one_mode_needs_no_mode_placeholder(corpus):
+    result = corpus.runpytest("--co", "-q", "--psa-engine", "vap", "--vap-binding-selector", "a.io/pss={level}",
+                              "--psa-modes", "enforce", "--psa-kinds", "Pod")
+    assert result.ret == 0 and _items(result)
