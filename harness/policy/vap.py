@@ -33,7 +33,9 @@ restricted counterparts and never reported (``capabilities_baseline`` by ``capab
 So the set names at each level exactly the checks PodSecurity names. The enforce binding of Pods
 is ``[Deny, Audit]``: the API server's denial names only the first failing policy (in no fixed
 order), the audit annotation ``validation.policy.admission.k8s.io/validation_failure`` lists them all.
-Workloads in an enforce namespace get warnings, as PodSecurity's warn follows its enforce label.
+Workloads in an enforce namespace get warnings where the namespace has no warn label, as
+PodSecurity's warn level defaults to its enforce level. One difference remains: on a Pod the set
+denies, warn bindings still add their warnings (PodSecurity drops its warnings when it denies).
 
 Not modelled (configuration, not semantics): PodSecurity's AdmissionConfiguration exemptions
 (usernames, namespaces, runtime classes) and its version labels (the set is ``latest`` only).
@@ -408,8 +410,10 @@ def policies() -> list[dict]:
 class BindingShape:
     """One of the four bindings of a policy: which mode's label selects it, what it matches, its actions."""
 
-    def __init__(self, suffix: str, mode: Mode, actions: tuple[str, ...], pods: bool, workloads: bool):
+    def __init__(self, suffix: str, mode: Mode, actions: tuple[str, ...], pods: bool, workloads: bool,
+                 follows_enforce: bool = False):
         self.suffix, self.mode, self.actions, self.pods, self.workloads = suffix, mode, actions, pods, workloads
+        self.follows_enforce = follows_enforce  #: only where the namespace has no warn label (warn follows enforce)
 
     def rules(self) -> list[dict]:
         return ([_POD_RULE] if self.pods else []) + (_workload_rules() if self.workloads else [])
@@ -417,7 +421,7 @@ class BindingShape:
 
 BINDING_SHAPES = (
     BindingShape("enforce", Mode.ENFORCE, ("Deny", "Audit"), pods=True, workloads=False),
-    BindingShape("enforce-workloads", Mode.ENFORCE, ("Warn",), pods=False, workloads=True),
+    BindingShape("enforce-workloads", Mode.ENFORCE, ("Warn",), pods=False, workloads=True, follows_enforce=True),
     BindingShape("warn", Mode.WARN, ("Warn",), pods=True, workloads=True),
     BindingShape("audit", Mode.AUDIT, ("Audit",), pods=True, workloads=True),
 )
@@ -438,7 +442,9 @@ def bindings(check_id: str) -> list[dict]:
             "validationActions": list(shape.actions),
             "matchResources": {
                 "namespaceSelector": {"matchExpressions": [
-                    {"key": level_label(shape.mode), "operator": "In", "values": levels}]},
+                    {"key": level_label(shape.mode), "operator": "In", "values": levels},
+                    # PodSecurity's warn level defaults to its enforce level only where warn is not labelled
+                    *([{"key": level_label(Mode.WARN), "operator": "DoesNotExist"}] if shape.follows_enforce else [])]},
                 "resourceRules": shape.rules(),
             },
         },

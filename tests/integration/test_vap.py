@@ -180,6 +180,41 @@ def test_the_set_judges_pod_updates_as_podsecurity_does(runtime, admin):
                 admin.delete_namespace(ns)
 
 
+def test_label_combinations_warn_as_podsecurity_does(runtime, admin):
+    """PodSecurity's warn level defaults to its enforce level only where warn is not labelled: a workload in an
+    enforce=restricted, warn=baseline namespace is warned at baseline, in an enforce-only one at the enforce level."""
+    from harness.core.kinds import as_kind
+
+    cfg = standalone(engine="vap")
+    vap = VapDriver(cfg)
+    vap.install(admin, audit=None, server_minor=runtime.server_minor)
+    made = []
+    try:
+        pod = copy.deepcopy(PRIVILEGED)
+        pod["spec"]["containers"][0]["securityContext"]["runAsUser"] = 0  # restricted only: runAsUser
+        deployment = as_kind(pod, "Deployment")
+        psa, own = runtime.engine, vap.engine
+        for labels in ({"enforce": "restricted", "warn": "baseline"}, {"enforce": "restricted"},
+                       {"enforce": "baseline", "warn": "restricted"}):
+            psa_ns = _namespace(admin, {f"pod-security.kubernetes.io/{m}": lv for m, lv in labels.items()})
+            vap_ns = _namespace(admin, {"pss-harness.io/run-id": cfg.run_id,
+                                        **{f"vap.pss-harness.io/{m}": lv for m, lv in labels.items()}})
+            made += [psa_ns, vap_ns]
+            policy = Policy(Level(labels.get("warn", labels["enforce"])), Mode.WARN, LATEST)
+
+            def checks(engine, ns):
+                return engine.observe(admin.submit(deployment, ns), runtime.server_minor, policy).checks
+
+            want = poll(lambda: checks(psa, psa_ns), until=bool, timeout=30, what=f"PodSecurity in {psa_ns}")
+            got = poll(lambda: checks(own, vap_ns), until=bool, timeout=30, what=f"the set in {vap_ns}")
+            assert got == want, labels
+            assert ("runAsUser" in want) == (policy.level is Level.RESTRICTED), (labels, want)
+    finally:
+        vap.uninstall(admin)
+        for ns in made:
+            admin.delete_namespace(ns)
+
+
 def _label(admin, ns: str, labels: dict) -> None:
     body = admin.request("GET", f"/api/v1/namespaces/{ns}").body
     body["metadata"].setdefault("labels", {}).update(labels)

@@ -83,7 +83,7 @@ def test_each_level_binds_exactly_the_checks_podsecurity_runs_there(level):
     assert len(bound) == (12 if level is Level.BASELINE else 15)  # four baseline checks are overridden
     for c in bound:
         for b in vap.bindings(c):
-            (expr,) = b["spec"]["matchResources"]["namespaceSelector"]["matchExpressions"]
+            expr = b["spec"]["matchResources"]["namespaceSelector"]["matchExpressions"][0]
             assert str(level) in expr["values"]
 
 
@@ -104,9 +104,12 @@ def test_modes_map_to_validation_actions_and_resources():
     workloads = {r for rule in shapes["enforce-workloads"]["matchResources"]["resourceRules"] for r in rule["resources"]}
     assert workloads == {"deployments", "replicasets", "statefulsets", "daemonsets", "jobs", "cronjobs",
                          "replicationcontrollers", "podtemplates"}
-    keys = {s: spec["matchResources"]["namespaceSelector"]["matchExpressions"][0]["key"] for s, spec in shapes.items()}
-    assert keys == {"enforce": "vap.pss-harness.io/enforce", "enforce-workloads": "vap.pss-harness.io/enforce",
-                    "warn": "vap.pss-harness.io/warn", "audit": "vap.pss-harness.io/audit"}
+    keys = {s: [(e["key"], e["operator"]) for e in spec["matchResources"]["namespaceSelector"]["matchExpressions"]]
+            for s, spec in shapes.items()}
+    assert keys == {"enforce": [("vap.pss-harness.io/enforce", "In")],
+                    # warn follows enforce only where warn is not labelled, as PodSecurity's defaulting
+                    "enforce-workloads": [("vap.pss-harness.io/enforce", "In"), ("vap.pss-harness.io/warn", "DoesNotExist")],
+                    "warn": [("vap.pss-harness.io/warn", "In")], "audit": [("vap.pss-harness.io/audit", "In")]}
 
 
 def test_value_lists_come_from_the_tables():
