@@ -40,6 +40,8 @@ class HarnessConfig:
     in_cluster: dict | None = None   #: no kubeconfig, running in a pod: ``harness.cluster.incluster.InCluster`` fields
     metrics_file: str | None = None  #: Prometheus textfile written at the end of the run
     pushgateway: str | None = None   #: Pushgateway URL the run's metrics are pushed to at the end
+    engine: str = "podsecurity"      #: the admission engine under test (--psa-engine; harness.core.engines)
+    vap_binding_selector: str | None = None  #: --vap-binding-selector: the user's VAP set's labels; None: the project's
 
     @property
     def embedded(self) -> bool:

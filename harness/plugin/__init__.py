@@ -252,8 +252,11 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     where = f"kubeconfig {cfg.kubeconfig} ({cfg.sources.get('kubeconfig')})" if cfg.kubeconfig else \
         InCluster.from_dict(cfg.in_cluster).describe() if cfg.in_cluster else "embedded control plane (no --kubeconfig)"
     versions = ",".join(map(str, cfg.versions)) if cfg.versions else "auto (latest + declared boundaries)"
+    engine = getattr(cfg, "engine", "podsecurity")
+    held = "" if engine == "podsecurity" else \
+        f"; engine vap ({'your set: ' + cfg.vap_binding_selector if cfg.vap_binding_selector else 'policies/vap/'})"
     return [f"pss-harness: target {where}; run {cfg.run_id}; "
-            f"{'LIVE objects' if cfg.live else 'server-side dry-run'}",
+            f"{'LIVE objects' if cfg.live else 'server-side dry-run'}{held}",
             f"pss-harness: levels {','.join(map(str, cfg.levels))}; modes {','.join(map(str, cfg.modes))}; "
             f"versions {versions}; kinds {len(cfg.kinds)}"
             + (f"; shard {cfg.shard} ({cfg.sources.get('shard')})" if cfg.shard else "")]

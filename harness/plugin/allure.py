@@ -127,6 +127,12 @@ def _text(obj) -> str:
     return yaml.dump(obj, Dumper=_DUMPER, sort_keys=False, default_flow_style=False, allow_unicode=True)
 
 
+def _engine(config) -> str:
+    from harness.plugin.options import get_config
+
+    return getattr(get_config(config), "engine", "podsecurity")
+
+
 def annotate(item, record: dict) -> None:
     """Label the running item and attach its evidence (no-op without ``--alluredir``)."""
     if not enabled(item.config):
@@ -143,6 +149,7 @@ def annotate(item, record: dict) -> None:
     if tags:
         allure.dynamic.tag(*tags)
     allure.dynamic.severity(SEVERITIES.get(record.get("severity"), "normal"))
+    allure.dynamic.label("engine", _engine(item.config))  # a label, not a parameter: parameters change history ids
     allure.dynamic.parameter("kind", record["kind"])
     for name in ("level", "mode", "version"):
         allure.dynamic.parameter(name, pol[name])
@@ -247,6 +254,7 @@ def write_environment(alluredir: str | Path, run: dict) -> None:
         "cluster_fingerprint": run.get("cluster_fingerprint"), "target": run.get("target"),
         "runner_identity": ident.get("username"), "harness_version": run.get("harness_version"),
         "corpus_sha256": run.get("corpus_sha256"), "started": run.get("started"), "finished": run.get("finished"),
+        "engine": (run.get("engine") or {}).get("title"),
     }
     lines = [f"{k}={r.text(str(v)).replace(chr(10), ' ')}" for k, v in props.items() if v is not None]
     (directory / "environment.properties").write_text("\n".join(lines) + "\n")

@@ -202,6 +202,7 @@ def start_run(config: pytest.Config, cfg, state) -> None:
         "runner": _runner(),
         "embedded_k8s_version": state.embedded.version if state.embedded else None,
         "options": options,
+        "engine": state.runtime.engine.describe(),
     }
     if cfg.shard is not None:  # harness.core.shard; report merge checks the shards cover the run
         meta["shard"] = {"index": cfg.shard.index, "count": cfg.shard.count,
@@ -223,6 +224,10 @@ def _junit_suite_properties(config: pytest.Config, meta: dict) -> None:
         if meta.get(key):
             xml.add_global_property(f"pss-harness.{key}", meta[key])
     xml.add_global_property("pss-harness.identity", (meta.get("identity") or {}).get("username", ""))
+    engine = meta.get("engine") or {}
+    if engine:
+        xml.add_global_property("pss-harness.engine", engine["name"])
+        xml.add_global_property("pss-harness.engine_title", engine["title"])
 
 
 def record_item(item, report, runtime) -> None:
@@ -282,6 +287,7 @@ def record_item(item, report, runtime) -> None:
         ("http_status", obs.status if obs else ""),
         ("attack", ",".join(s.attack)), ("cis", ",".join(s.cis)),
         ("audit_id", obs.audit_id if obs else ""),
+        ("engine", getattr(cfg, "engine", "podsecurity")),
     ]
     allure_labels.annotate(item, record)
     _records_file(item.config, run_id).write(line + "\n")
@@ -344,7 +350,7 @@ def finish_run(config: pytest.Config, state, exitstatus, status: dict | None = N
     db = history_path(config)
     try:
         history.record_run(db, results)
-        snapshot = history.snapshot(db, meta["run_id"], meta["cluster_fingerprint"])
+        snapshot = history.snapshot(db, meta["run_id"], history.history_key(meta))
     except Exception as exc:  # the evidence matters more than its history: report and go on
         problems.append(f"could not update the history store {db}: {exc}")
     bundle.write_bundle(directory, results, snapshot)

@@ -20,7 +20,7 @@ import pytest
 
 from harness.core.errors import UsageError
 from harness.core.settings import HarnessConfig
-from harness.core.model import Level, Mode, PolicyVersion
+from harness.core.model import LATEST, Level, Mode, PolicyVersion
 from harness.core.kinds import KIND_NAMES
 from harness.core.model import DEFAULT_K8S_VERSION
 from harness.core.shard import Shard, from_environment
@@ -62,6 +62,14 @@ _OPTIONS: dict[str, tuple[str, str, str | None]] = {
               "node id modulo COUNT, the same on every run); the rest are deselected. Without it, a pod of an "
               "Indexed Job runs shard $JOB_COMPLETION_INDEX/$PSS_HARNESS_SHARDS; join the shards' bundles with "
               "pss-harness report merge", None),
+    "engine": ("--psa-engine", "the admission engine the corpus is held to: 'podsecurity' (the built-in PodSecurity "
+               "plugin) or 'vap' (ValidatingAdmissionPolicies: the project's PSS-in-CEL set, installed for the run, "
+               "or your own with --vap-binding-selector); namespaces are then labelled PodSecurity-privileged and "
+               "for the set's bindings", "podsecurity"),
+    "vap_binding_selector": ("--vap-binding-selector", "with --psa-engine vap: validate YOUR ValidatingAdmissionPolicies: "
+                             "the namespace labels your bindings select, key=value[,key=value] with {level}, {mode} "
+                             "(and {version}) placeholders, e.g. 'example.com/pss-{mode}={level}'; the harness "
+                             "installs nothing and only labels its namespaces so", None),
 }
 _FLAGS = {"live", "keep_namespaces"}
 _ENV = {"kubeconfig": "PSS_HARNESS_KUBECONFIG", "context": "PSS_HARNESS_CONTEXT", "audit_log": "PSS_HARNESS_AUDIT_LOG",
@@ -134,6 +142,9 @@ def get_config(config: pytest.Config) -> HarnessConfig:
         sweep = int(values["sweep_after"])
     except ValueError:
         raise UsageError(f"--psa-sweep-after {values['sweep_after']!r}: a whole number of minutes") from None
+    engine = str(values["engine"]).strip()
+    selector = str(values["vap_binding_selector"]).strip() if values["vap_binding_selector"] else None
+    versions = _engine_versions(engine, selector, levels, modes, versions)
     kubeconfig = values["kubeconfig"]
     if kubeconfig:
         from harness.cluster.client import check_kubeconfig
@@ -170,9 +181,45 @@ def get_config(config: pytest.Config) -> HarnessConfig:
         sources=sources,
         shard=shard,
         in_cluster=in_cluster,
+        engine=engine,
+        vap_binding_selector=selector,
     )
     config._psa_config = resolved
     return resolved
+
+
+def _engine_versions(engine: str, selector: str | None, levels, modes, versions):
+    """Check ``--psa-engine`` and ``--vap-binding-selector`` together; the policy versions the engine can be held to.
+
+    A ValidatingAdmissionPolicy set is labelled per level and mode only (the project's implements
+    ``latest``), so ``auto`` means ``latest`` for it, unless the user's selector has ``{version}``.
+    """
+    from harness.core.engines import ENGINES, LabelTemplate
+
+    if engine not in ENGINES:
+        raise UsageError(f"--psa-engine {engine!r}: one of {', '.join(ENGINES)}")
+    if selector and engine != "vap":
+        raise UsageError("--vap-binding-selector selects your ValidatingAdmissionPolicy bindings: it needs "
+                         "--psa-engine vap")
+    if engine != "vap":
+        return versions
+    template = LabelTemplate.parse(selector) if selector else None
+    if template is not None:
+        if not template.has("level"):
+            raise UsageError(f"--vap-binding-selector {selector!r}: has no {{level}}, so every level's namespace would "
+                             "carry the same labels; e.g. 'example.com/pss-{mode}={level}'")
+        if not template.has("mode") and len(modes) > 1:
+            raise UsageError(f"--vap-binding-selector {selector!r}: has no {{mode}}, so every mode's namespace would "
+                             "carry the same labels: select one mode (--psa-modes enforce) or add {mode}")
+    if template is not None and template.has("version"):
+        return versions
+    if versions is None:
+        return (LATEST,)
+    if any(not v.is_latest for v in versions):
+        raise UsageError("--psa-engine vap: the ValidatingAdmissionPolicy set is labelled per level and mode, and the "
+                         "project's implements latest only: use --psa-versions latest (or auto), or a "
+                         "--vap-binding-selector with {version} for a set of yours that has versions")
+    return versions
 
 
 def reports_dir(config: pytest.Config) -> Path:

@@ -88,21 +88,25 @@ def _make_runtime(config: pytest.Config, target: dict, worker: str, server_minor
 
 def prepare(config: pytest.Config) -> None:
     state = config.stash[STATE]
+    tr = config.pluginmanager.get_plugin("terminalreporter")
     try:
         target = _start_target(config)
         state.runtime = _make_runtime(config, target, "main")
-        state.preflight = state.runtime.preflight()
+        state.preflight = state.runtime.preflight(progress=(lambda m: tr.write_line(f"pss-harness: {m}")) if tr
+                                                  else (lambda m: None))
         swept = state.runtime.sweep_orphans()
     except HarnessError as exc:
         status.failed(config, exc, state.runtime)
         shutdown(config)
         pytest.exit(f"pss-harness: {exc}", returncode=3)
     target["server_minor"] = state.preflight.server_minor
-    tr = config.pluginmanager.get_plugin("terminalreporter")
     if tr:
         pf = state.preflight
+        by = "PodSecurity" if state.runtime.engine.name == "podsecurity" else \
+            state.runtime.engine.describe()["title"]
         tr.write_line(f"pss-harness: server {pf.server_version}, identity {pf.identity}; RBAC ok; "
-                      f"canary denied by PodSecurity" + (f"; swept {len(swept)} orphan namespace(s)" if swept else ""))
+                      f"canary denied by {by}" + (f"; swept {len(swept)} orphan {'object' if any(' ' in n for n in swept) else 'namespace'}(s)"
+                         if swept else ""))
     evidence.start_run(config, get_config(config), state)
 
 

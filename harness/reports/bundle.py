@@ -263,7 +263,7 @@ def build(directory: str | Path, *, history_db: str | Path | None = None, force:
     snapshot = _load_history(directory)
     if history_db:
         run = results["run"]
-        snapshot = hist.snapshot(history_db, run["run_id"], run.get("cluster_fingerprint", "unknown"))
+        snapshot = hist.snapshot(history_db, run["run_id"], hist.history_key(run))
     return write_bundle(directory, results, snapshot, sign_key=sign_key)
 
 

@@ -4,6 +4,9 @@ A *control* is one (check id x level x mode) cell of the evidence matrix (``reco
 its status in a run is ``failed`` if any item failed, else ``passed`` if any passed, else
 ``skipped``. ``snapshot`` answers the two questions the HTML report shows: the trend of the last
 runs on the same cluster (by fingerprint) and which controls changed since the previous one.
+Runs that held another engine to the corpus (``--psa-engine vap``: a ValidatingAdmissionPolicy
+set) are another history on the same cluster (``history_key``): PodSecurity's results are never
+compared with a policy set's.
 
 Each run row keeps the run's status (passed, failed, incomplete). An incomplete run (interrupted,
 audit mode not observed, ...) is in the trend but is never the *previous* run another is compared
@@ -35,8 +38,8 @@ from typing import Iterator
 
 from harness.reports.record import Results, control_summary, status_of
 
-__all__ = ["bundle_digest", "changes", "compare", "drift_events", "previous_run", "record_drift", "record_run",
-           "set_bundle_digest", "snapshot", "trend"]
+__all__ = ["bundle_digest", "changes", "compare", "drift_events", "history_key", "previous_run", "record_drift",
+           "record_run", "set_bundle_digest", "snapshot", "trend"]
 
 TREND_LENGTH = 20
 
@@ -101,6 +104,16 @@ def _db(path: str | Path) -> Iterator[sqlite3.Connection]:
         conn.close()
 
 
+def history_key(run: dict) -> str:
+    """The history a run belongs to: its cluster fingerprint, plus the engine when it is not PodSecurity
+    (``<fingerprint>+vap:pss-harness``), so that like is compared with like."""
+    fingerprint = run.get("cluster_fingerprint") or "unknown"
+    engine = run.get("engine") or {}
+    if engine.get("name") in (None, "podsecurity"):
+        return fingerprint
+    return f"{fingerprint}+{engine['name']}:{engine.get('policy_set') or '-'}"
+
+
 def record_run(path: str | Path, results: Results) -> None:
     """Add (or replace) the summary of one run's ``results.json`` content."""
     run, records = results["run"], results["results"]
@@ -111,7 +124,7 @@ def record_run(path: str | Path, results: Results) -> None:
             "INSERT OR REPLACE INTO runs (run_id, started, finished, server_version, fingerprint, harness_version,"
             " corpus_sha256, total, passed, failed, skipped, bundle_sha256, status) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (run["run_id"], run.get("started", ""), run.get("finished"), run.get("server_version"),
-             run.get("cluster_fingerprint", "unknown"), run.get("harness_version"), run.get("corpus_sha256"),
+             history_key(run), run.get("harness_version"), run.get("corpus_sha256"),
              len(records), counts["passed"], counts["failed"], counts["skipped"], None, status_of(run, records)))
         conn.executemany(
             "INSERT INTO controls VALUES (?,?,?,?,?,?,?,?)",

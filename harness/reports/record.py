@@ -25,6 +25,7 @@ __all__ = [
     "STATUS_VOCABULARY",
     "CollectionErrorRecord",
     "ControllerRecord",
+    "EngineRecord",
     "ExpectedRecord",
     "IdentityRecord",
     "ItemFields",
@@ -76,13 +77,17 @@ class ExpectedRecord(TypedDict):
     reason: str               # one sentence: how the expectation follows from level, mode, version and kind
 
 
-class ViolationRecord(TypedDict):
-    """The checks one PodSecurity message names (a denial, a warning or an audit annotation)."""
-
+class _ViolationFields(TypedDict):
     policy: str           # "level:version" as the server printed it, e.g. "baseline:latest"
     checks: list[str]     # sorted check ids the message's reasons map to
     unknown: list[str]    # reason phrases no known check uses (a newer server, or a parser gap)
     truncated: bool       # the server cut the message short (some reasons may be missing)
+
+
+class ViolationRecord(_ViolationFields, total=False):
+    """The checks one engine answer names (a PodSecurity denial, warning or audit annotation; a VAP set's too)."""
+
+    partial: bool         # only when true: a VAP denial names its first denying policy only (audit event not read)
 
 
 class ObservedRecord(TypedDict):
@@ -199,6 +204,15 @@ class RunShardRecord(TypedDict):
     source: str     # where it came from: "command line", "ini" or "$JOB_COMPLETION_INDEX"
 
 
+class EngineRecord(TypedDict):
+    """The admission engine under test (``harness.core.engines.Engine.describe``)."""
+
+    name: str                  # "podsecurity" or "vap"
+    title: str                 # the engine in words
+    policy_set: str | None     # vap: "pss-harness" (policies/vap/) or "user" (--vap-binding-selector)
+    selector: str              # the namespace labels, with {level}/{mode}/{version} placeholders
+
+
 class ShardRecord(TypedDict):
     """One shard of a merged run (``bundle.merge``)."""
 
@@ -242,6 +256,7 @@ class RunMeta(TypedDict, total=False):
     runner: dict[str, str]             # host, python, platform, pytest and plugin versions, CI variables
     embedded_k8s_version: str | None   # the embedded control plane's version; null for an external cluster
     options: dict[str, Any]            # the run's settings (HarnessConfig fields; kubeconfig is "(given)")
+    engine: EngineRecord               # the admission engine under test (absent in older bundles: PodSecurity)
     # added when it finishes (harness.plugin.evidence.finish_run, bundle.merge)
     finished: str                      # ISO 8601 UTC, milliseconds
     exit_status: int                   # pytest's exit status
