@@ -12,7 +12,8 @@ denial; the set must deny exactly the Pods PodSecurity denies, naming one of its
 denial names the first denying policy only). A workload's warnings from the set's enforce
 namespace must name PodSecurity's warning's checks, and an ephemeral container added through
 ``pods/ephemeralcontainers`` is held to the same rules as a Pod. Answers that the API server
-truncated or dropped (its 4096-rune warning budget) are counted, not compared; 422s likewise.
+truncated or may have dropped (its 4096-rune warning budget) are counted, not compared (``truncated``,
+``dropped`` in the report); 422s likewise.
 
 A disagreement is shrunk by Hypothesis and written as a regression scenario with
 *PodSecurity's* checks (``Fuzzer.write_regression`` sweeps PodSecurity): the corpus run with
@@ -161,8 +162,7 @@ class VapFuzzer(Fuzzer):
                     enforce.outcome not in (Outcome.ADMITTED, Outcome.WARNED):
                 return Finding(kind, policy, enforce.status, _text(psa), _text(enforce), _ids(psa.checks),
                                _ids(enforce.checks), f"a {kind} must be admitted, got {psa.outcome} / {enforce.outcome}")
-            if _cut(psa) or _cut(enforce):
-                rep.truncated += 1
+            if _skip(rep, psa, enforce):
                 return None
             rep.warned += bool(psa.checks)
             rep.admitted += not psa.checks
@@ -188,8 +188,7 @@ class VapFuzzer(Fuzzer):
         if warn.outcome not in (Outcome.ADMITTED, Outcome.WARNED):
             return Finding(kind, policy, warn.status, _text(psa), _text(warn), _ids(want), _ids(warn.checks),
                            f"the set's warn namespace {warn.outcome} it")
-        if _cut(warn):
-            rep.truncated += 1
+        if _skip(rep, warn):
             return None
         if warn.checks != want:
             return Finding(kind, policy, warn.status, _text(psa), _text(warn), _ids(want), _ids(warn.checks),
@@ -204,15 +203,26 @@ def _text(obs) -> str:
     return " | ".join(obs.warnings)
 
 
-def _cut(obs) -> bool:
-    """The answer may not name every check: PodSecurity's one warning was cut to 256 runes, or some of the set's
-    warnings were dropped (kube-apiserver's warning recorder, ``pkg/endpoints/filters/warning.go``: once a
-    response's warnings pass 4096 runes each is cut to 256, and those after the first 4096 runes of cut ones
-    are dropped). A cut warning of the set still names its policy and check (both come first)."""
-    if obs.violation is not None and obs.violation.truncated and not any(
-            w.startswith("Validation failed for ValidatingAdmissionPolicy") for w in obs.warnings):
-        return True
-    return sum(len(w) for w in obs.warnings) >= TRUNCATION_TOTAL_RUNES  # drops start only once 4096 are written
+def _cut(obs) -> str | None:
+    """Why the answer may not name every check, or None: ``truncated`` (PodSecurity's one warning was cut to 256
+    runes) or ``dropped`` (some of the set's warnings may be missing). kube-apiserver's warning recorder
+    (``pkg/endpoints/filters/warning.go``) cuts every warning to 256 runes once a response's warnings pass 4096,
+    and drops those that come after 4096 runes are written; a cut warning of the set still names its policy
+    and check, which come first."""
+    own = any(w.startswith("Validation failed for ValidatingAdmissionPolicy") for w in obs.warnings)
+    if obs.violation is not None and obs.violation.truncated and not own:
+        return "truncated"
+    return "dropped" if sum(len(w) for w in obs.warnings) >= TRUNCATION_TOTAL_RUNES else None
+
+
+def _skip(report: FuzzReport, *observations) -> bool:
+    """Count (and skip) a comparison one of whose answers may be incomplete."""
+    why = next((c for c in map(_cut, observations) if c), None)
+    if why == "truncated":
+        report.truncated += 1
+    elif why == "dropped":
+        report.dropped += 1
+    return why is not None
 
 
 def run_vap(runtime, *, examples: int = 300, seed: int | None = None,

@@ -153,12 +153,9 @@ class VapDriver:
         policies = sum(o["kind"] == "ValidatingAdmissionPolicy" for o in self.objects)
         progress(f"installing the PSS-in-CEL ValidatingAdmissionPolicy set: {policies} policies, "
                  f"{len(self.objects) - policies} bindings (run {self.cfg.run_id})")
+        self.installed = list(self.objects)  # a failure half-way removes what was created (the rest is a 404)
         try:
-            self.installed = apply_objects(cluster, self.objects)
-        except HarnessError:
-            self.uninstall(cluster)
-            raise
-        try:
+            apply_objects(cluster, self.objects)
             self._await_set(cluster, audit, timeout)
         except HarnessError:
             self.uninstall(cluster)
