@@ -8,7 +8,7 @@ JOBS   ?= 2
 NPM_CACHE ?= $(HOME)/.cache/pss-harness/npm
 ALLURE3   ?= allure@3
 
-.PHONY: setup controlplane controlplane-old allure3 run test unit clean
+.PHONY: setup controlplane controlplane-old allure3 tools run test unit clean
 
 setup: $(VENV)/.installed
 
@@ -31,6 +31,11 @@ allure3:
 	  npm install --prefix $(NPM_CACHE) --no-audit --no-fund --loglevel=error $(ALLURE3); \
 	else echo "npm not found: the Allure 3 rendering test will be skipped (apt-get install nodejs npm)"; fi
 
+## helm, kustomize and actionlint for the deploy and CI-template tests, built from their Go modules
+## (cached under ~/.cache/pss-harness/tools; cold: ~2 min for helm, ~30 s kustomize, ~15 s actionlint)
+tools: setup
+	$(BIN)/python tests/integration/_tools.py helm kustomize actionlint
+
 ## the main job: the attack corpus against the embedded cluster; each run's reports under reports/
 ## (evidence/<run-id>/, runs/<run-id>/{junit.xml,allure-results/}, history.sqlite; reports/latest: the last run)
 run: controlplane
@@ -38,8 +43,9 @@ run: controlplane
 
 ## the whole test suite: unit tests, integration tests and the full default matrix; its reports go to
 ## test-reports/ (tests/conftest.py), never into the main job's reports/
-test: controlplane-old allure3
-	$(BIN)/pytest -n $(JOBS) --dist loadfile -p no:cacheprovider
+## (PSS_HARNESS_IN_CLUSTER=0: a CI job running in a pod tests the embedded plane, not the pod's cluster)
+test: controlplane-old allure3 tools
+	PSS_HARNESS_IN_CLUSTER=0 $(BIN)/pytest -n $(JOBS) --dist loadfile -p no:cacheprovider
 
 ## fast tests only (no cluster)
 unit: setup

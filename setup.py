@@ -1,10 +1,11 @@
 """Build hook only; the metadata lives in pyproject.toml.
 
-A wheel must carry the attack corpus (``scenarios/``) and the control plane's Go module
-(``controlplane/``: go.mod, go.sum and any .go files), or an installed ``pss-harness`` could
-neither run the corpus nor build the embedded control plane. Both trees sit at the repository
-root, outside the ``harness`` package, and setuptools' ``package_data`` only reaches files
-inside a package. So ``build_py`` copies them to ``harness/_data/<tree>/`` in the build
+A wheel must carry the attack corpus (``scenarios/``), the control plane's Go module
+(``controlplane/``: go.mod, go.sum and any .go files) and the policy sets (``policies/``: the
+PSS-in-CEL ValidatingAdmissionPolicies that ``--psa-engine vap`` installs), or an installed
+``pss-harness`` could neither run the corpus, build the embedded control plane nor install the
+set. The trees sit at the repository root, outside the ``harness`` package, and setuptools'
+``package_data`` only reaches files inside a package. So ``build_py`` copies them to ``harness/_data/<tree>/`` in the build
 directory, which is exactly what ``harness.core.resources`` looks for first.
 
 Editable installs (``pip install -e .``) skip the copy: they keep reading the trees at the
@@ -24,7 +25,8 @@ from setuptools.command.build_py import build_py
 
 ROOT = Path(__file__).resolve().parent
 #: repository tree -> what of it ships (everything else, e.g. editor droppings, stays out)
-DATA_TREES = {"scenarios": ("*.yaml", "*.yml", "*.md"), "controlplane": ("go.mod", "go.sum", "*.go")}
+DATA_TREES = {"scenarios": ("*.yaml", "*.yml", "*.md"), "controlplane": ("go.mod", "go.sum", "*.go"),
+              "policies": ("*.yaml", "*.md")}
 
 
 def data_files(tree: str) -> list[Path]:
@@ -37,7 +39,7 @@ def data_files(tree: str) -> list[Path]:
 
 
 class build_py_with_data(build_py):
-    """``build_py`` that also copies ``scenarios/`` and ``controlplane/`` into ``harness/_data/``."""
+    """``build_py`` that also copies ``scenarios/``, ``controlplane/`` and ``policies/`` into ``harness/_data/``."""
 
     def run(self) -> None:
         super().run()

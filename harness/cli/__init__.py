@@ -1,7 +1,7 @@
 """``pss-harness``: the command line. One module per command, listed in ``COMMANDS``.
 
     pss-harness cluster build|up|down|status   the embedded control plane   (harness.cli.cluster)
-    pss-harness report verify|build|merge      evidence bundles             (harness.cli.report)
+    pss-harness report verify|build|merge|fleet  evidence bundles, fleet reports (harness.cli.report)
     pss-harness assess PATH...                 would a policy refuse these manifests  (harness.cli.assess)
     pss-harness diff                           what changes between two sides         (harness.cli.diff)
     pss-harness namespaces [--policy F]        the effective enforcement of the cluster's namespaces
@@ -11,6 +11,10 @@
     pss-harness run [PYTEST-ARGS...]           the packaged attack corpus under pytest   (harness.cli.run)
     pss-harness rollout --to LEVEL ...         a phased plan per namespace: warn first, then enforce
                                                                                        (harness.cli.rollout)
+    pss-harness fleet --kubeconfig F --contexts A,B   the corpus against several clusters, one process each
+                                                                                       (harness.cli.fleet)
+    pss-harness watch [--policy F]             drift of the posture and admission configuration, MTTD/MTTR,
+                                               Prometheus metrics                     (harness.cli.watch)
 
 The top of the layering: it may import every other package. Each command module has
 ``add_parser(subparsers)`` and sets a ``handler``; heavy imports happen inside handlers so
@@ -40,6 +44,8 @@ COMMANDS: dict[str, str] = {
     "run": "harness.cli.run",
     "rollout": "harness.cli.rollout",
     "namespaces": "harness.cli.namespaces",
+    "fleet": "harness.cli.fleet",
+    "watch": "harness.cli.watch",
 }
 
 
@@ -66,7 +72,10 @@ def _version() -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pss-harness",
-        description="Prove that a cluster's PodSecurity admission blocks container-breakout pods.")
+        description="Prove that a cluster's PodSecurity admission blocks container-breakout pods.",
+        epilog="Which cluster: an explicit --kubeconfig (or $PSS_HARNESS_KUBECONFIG), else an explicit --k8s-version "
+               "(the embedded control plane), else in a pod the pod's own cluster as its ServiceAccount "
+               "(in-cluster; $PSS_HARNESS_IN_CLUSTER=0 turns it off), else the embedded control plane.")
     parser.add_argument("--version", action="version", version=f"pss-harness {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in COMMANDS.values():

@@ -1,7 +1,7 @@
 """``pss-harness assess``: would the cluster refuse these manifests? Offline, and checked live.
 
     pss-harness assess PATH... --level restricted [--version latest|v1.N]
-                       [--offline | --kubeconfig FILE [--context C]] [--format table|json]
+                       [--offline | --kubeconfig FILE [--context C]] [--format table|json|sarif]
                        [--fail-on denied|warned|never]
     helm template ./chart | pss-harness assess - --level baseline
     kubectl get pods -A -o yaml | pss-harness assess - --level restricted
@@ -36,7 +36,9 @@ Exit status (the first that applies):
   2  bad input or usage;  3  cluster error (unreachable, preflight);  5  no Kubernetes object in the input
 
 ``--format json`` prints one document; the JSON Schema harness/schemas/assess.schema.json
-(shipped with the package) documents every field. The table fits the terminal's width (long
+(shipped with the package) documents every field. ``--format sarif`` prints a SARIF 2.1.0 log
+(``harness.reports.sarif``): a result per failing check, rule = the check id with its Pod Security
+Standards control and link, located at the object's file and line; the exit status is the same. The table fits the terminal's width (long
 cells end in …; the JSON has them whole).
 """
 
@@ -67,10 +69,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--version", default="latest", help="policy version: latest or v1.N (default latest)")
     target = p.add_mutually_exclusive_group()
     target.add_argument("--offline", action="store_true", help="evaluate only; do not ask a server")
-    target.add_argument("--kubeconfig", metavar="FILE", help="check against this cluster (default: embedded)")
+    target.add_argument("--kubeconfig", metavar="FILE", help="check against this cluster (default: in a pod its own "
+                        "cluster as the pod's ServiceAccount, else embedded)")
     p.add_argument("--context", metavar="NAME", help="kubeconfig context")
     p.add_argument("--k8s-version", metavar="V", help="version of the embedded control plane")
-    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.add_argument("--format", choices=("table", "json", "sarif"), default="table",
+                   help="table (default), json (harness/schemas/assess.schema.json) or sarif (SARIF 2.1.0: one "
+                        "result per failing check at the object's file and line, for GitHub code scanning)")
     p.add_argument("--fail-on", choices=("denied", "warned", "never"), default="denied")
     p.add_argument("--strict", action="store_true",
                    help="refuse the input if any document is not a Kubernetes object (default: skip it, warn)")
@@ -155,7 +160,8 @@ def _observe(manifests, level: Level, version: PolicyVersion, args) -> tuple[lis
         work = [Submission(obj, Policy(level, Mode.ENFORCE if m.kind == "Pod" else Mode.WARN, version),
                            m.name or m.kind.lower()) for m, (obj, _) in zip(manifests, prepared)]
         results = rt.execute_many(work)
-        target = (f"kubeconfig {args.kubeconfig}" if args.kubeconfig else "embedded") + \
+        target = (f"kubeconfig {args.kubeconfig}" if args.kubeconfig else
+                  rt.cluster.describe() if rt.cfg.in_cluster else "embedded") + \
             f" (Kubernetes {rt.cluster.server_version().get('gitVersion', '?')})"
         return prepared, results, target, rt.server_minor
 
@@ -207,7 +213,10 @@ def _assess(args: argparse.Namespace) -> int:
         "changed_before_submission": sum(bool(r["submitted_changes"]) for r in results),
     }
     doc = {"level": level.value, "version": str(version), "target": target, "results": results, "summary": summary}
-    print(json.dumps(doc, indent=2) if args.format == "json" else render_table(doc, terminal_width()))
+    if args.format == "sarif":
+        print(json.dumps(render_sarif(doc, evaluated, level, version, newest), indent=2))
+    else:
+        print(json.dumps(doc, indent=2) if args.format == "json" else render_table(doc, terminal_width()))
     return exit_status(summary, args.fail_on)
 
 
@@ -229,6 +238,16 @@ def _result(m, prep, result, level: Level, version: PolicyVersion, newest: int) 
     record["observed"] = obs
     record["agree"], record["not_compared"], _ = compare(m.kind, compared_with, obs, sent)
     return record
+
+
+def render_sarif(doc: dict, manifests, level: Level, version: PolicyVersion, newest: int) -> dict:
+    """The assessment as a SARIF 2.1.0 log (``harness.reports.sarif``): the evaluator's failing checks per object."""
+    from harness import __version__
+    from harness.policy import evaluate_object
+    from harness.reports.sarif import sarif_log
+
+    failures = [evaluate_object(m.obj, level, version, newest_minor=newest).results for m in manifests]
+    return sarif_log(doc, [m.line for m in manifests], failures, tool_version=__version__)
 
 
 def exit_status(summary: dict, fail_on: str) -> int:

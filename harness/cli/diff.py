@@ -116,7 +116,9 @@ def observe_sides(sides: list[Side], scenarios, manifests, levels, modes) -> lis
     for side in sides:
         print(f"side: {side.describe()}", file=sys.stderr)
     out: list[tuple[dict[tuple, Observed], int]] = []
-    with open_runtime(first.kubeconfig, first.context, first.k8s_version) as rt:
+    # a side is explicit: without a kubeconfig it is an embedded plane (never in-cluster, even in a pod)
+    embedded_version = None if first.kubeconfig else first.k8s_version or DEFAULT_K8S_VERSION
+    with open_runtime(first.kubeconfig, first.context, embedded_version) as rt:
         for side in sides:
             version = PolicyVersion.parse(side.policy_version)
             keys, work = [], []

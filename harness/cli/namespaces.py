@@ -3,13 +3,15 @@
     pss-harness namespaces [NAME... | --selector S] [--policy desired.yaml]
                            [--kubeconfig FILE [--context C]] [--audit-log FILE|!CMD]
                            [--format table|json] [--bundle DIR] [--concurrency N] [--settle SECONDS]
+                           [--metrics-file FILE] [--pushgateway URL]
 
 For each namespace it sends side-effect-free probes (server-side dry-run pod creates and namespace
 updates; never a real write) and infers the effective policy per mode — enforce, warn, audit:
 ``level:version``, ``none`` (exempt, or no PodSecurity) or ``unknown`` — with its source
 (label or the cluster's defaults) and exemptions (namespace, user, runtimeClass). With
 ``--policy`` it checks the posture against a desired-state file and reports findings with stable
-ids (README: "Namespaces"). Without ``--kubeconfig`` it starts an embedded control plane.
+ids (README: "Namespaces"). Without ``--kubeconfig``: in a pod, its ServiceAccount (in-cluster);
+elsewhere it starts an embedded control plane.
 Audit mode needs the cluster's audit events (``--audit-log``); without them audit is ``unknown``.
 ``--bundle DIR`` adds the sweep to an evidence bundle as its "Namespaces" section.
 
@@ -38,7 +40,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("names", nargs="*", metavar="NAME", help="namespaces to probe (default: all)")
     p.add_argument("--selector", "-l", metavar="S", help="label selector of the namespaces to probe")
     p.add_argument("--policy", metavar="FILE", help="desired-state policy file (YAML)")
-    p.add_argument("--kubeconfig", metavar="FILE", help="probe this cluster (default: an embedded control plane)")
+    p.add_argument("--kubeconfig", metavar="FILE", help="probe this cluster (default: in a pod its own cluster as the "
+                                                        "pod's ServiceAccount, else an embedded control plane)")
     p.add_argument("--context", metavar="NAME", help="kubeconfig context")
     p.add_argument("--audit-log", metavar="FILE|!CMD", help="the cluster's audit events (JSON lines), to read audit mode")
     p.add_argument("--k8s-version", metavar="V", help="version of the embedded control plane")
@@ -48,16 +51,27 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="how long to retry transient answers and label/behaviour disagreements (default 5)")
     p.add_argument("--bundle", metavar="DIR", help="add the sweep as the Namespaces section of this evidence bundle "
                                                    "(a new bundle if DIR holds none), sealed again")
+    p.add_argument("--metrics-file", metavar="FILE", help="write the sweep's Prometheus metrics to FILE (textfile "
+                                                           "collector format, written atomically)")
+    p.add_argument("--pushgateway", metavar="URL", help="push the sweep's Prometheus metrics to this Pushgateway "
+                                                        "(job pss-harness-namespaces)")
     p.add_argument("--today", metavar="YYYY-MM-DD", help=argparse.SUPPRESS)  # fixed date for exemption expiry
     p.set_defaults(handler=_namespaces)
 
 
 @contextlib.contextmanager
-def _target(args) -> Iterator[tuple[str, str | None, str]]:
-    """``(kubeconfig, audit_log, description)``: the given cluster, or an embedded control plane."""
-    if args.kubeconfig:
-        yield args.kubeconfig, args.audit_log, f"kubeconfig {args.kubeconfig}" + (
-            f" context {args.context}" if args.context else "")
+def _target(args) -> Iterator[tuple]:
+    """``(cluster, audit_log, description)``: the given cluster, in-cluster in a pod, or an embedded control plane."""
+    from harness.cluster.client import Cluster
+    from harness.cluster.incluster import detect
+
+    in_cluster = detect() if not args.kubeconfig and not args.k8s_version else None
+    if args.kubeconfig or in_cluster:
+        cluster = Cluster(args.kubeconfig, args.context, in_cluster=in_cluster)
+        try:
+            yield cluster, args.audit_log, cluster.describe()
+        finally:
+            cluster.close()
         return
     from harness.embedded import EmbeddedCluster
 
@@ -67,7 +81,11 @@ def _target(args) -> Iterator[tuple[str, str | None, str]]:
     say(f"starting an embedded control plane ({args.k8s_version or 'default version'})")
     with EmbeddedCluster(args.k8s_version, progress=say) as embedded:
         say(f"Kubernetes {embedded.version} ready in {embedded.started_seconds:.1f}s")
-        yield str(embedded.kubeconfig), args.audit_log or str(embedded.audit_log), "embedded"
+        cluster = Cluster(embedded.kubeconfig)
+        try:
+            yield cluster, args.audit_log or str(embedded.audit_log), "embedded"
+        finally:
+            cluster.close()
 
 
 def _namespaces(args: argparse.Namespace) -> int:
@@ -94,24 +112,29 @@ def _namespaces(args: argparse.Namespace) -> int:
 
         add_namespaces(args.bundle, doc)
         print(f"pss-harness: Namespaces section written to {args.bundle} (sealed)", file=sys.stderr)
+    if args.metrics_file or args.pushgateway:
+        import time
+
+        from harness.reports import metrics
+
+        registry = metrics.namespaces_registry(doc, time.time())
+        if args.metrics_file:
+            metrics.write_textfile(registry, args.metrics_file)
+        if args.pushgateway:
+            metrics.push(registry, args.pushgateway, "pss-harness-namespaces")
     print(json.dumps(doc, indent=2) if args.format == "json" else table(doc))
     return exit_status(doc)
 
 
 def run(args, desired, today) -> dict:
-    from harness.cluster.client import Cluster
     from harness.cluster.audit import AuditSource
     from harness.cluster.sweep import document, sweep
 
-    with _target(args) as (kubeconfig, audit_log, description):
-        cluster = Cluster(kubeconfig, args.context)
-        try:
-            audit = AuditSource(audit_log) if audit_log else None
-            result = sweep(cluster, names=args.names, selector=args.selector, audit=audit,
-                           concurrency=args.concurrency, settle=args.settle,
-                           progress=lambda m: print(m, file=sys.stderr, flush=True))
-        finally:
-            cluster.close()
+    with _target(args) as (cluster, audit_log, description):
+        audit = AuditSource(audit_log) if audit_log else None
+        result = sweep(cluster, names=args.names, selector=args.selector, audit=audit,
+                       concurrency=args.concurrency, settle=args.settle,
+                       progress=lambda m: print(m, file=sys.stderr, flush=True))
         target = f"{description} (Kubernetes {result.server_version})"
         return document(result, desired, today=today, target=target)
 

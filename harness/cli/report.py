@@ -1,10 +1,15 @@
-"""``pss-harness report``: verify, rebuild, merge and sign evidence bundles.
+"""``pss-harness report``: verify, rebuild, merge and sign evidence bundles; the fleet report.
 
     pss-harness report verify DIR [--key PUB] [--require-signature] [--audit-log FILE] [--history DB]
     pss-harness report build  DIR [--history DB] [--force] [--sign-key FILE]
-    pss-harness report merge  OUT DIR... [--no-verify] [--sign-key FILE]
+    pss-harness report merge  OUT DIR... [--no-verify] [--allow-incomplete] [--sign-key FILE]
+    pss-harness report fleet  OUT BUNDLE|FLEET-DIR... [--key PUB] [--sign-key FILE] [--format text|json]
     pss-harness report keygen OUT                 writes OUT (private, 0600) and OUT.pub
     pss-harness report sign   DIR --key FILE      signs an intact bundle (bundle.intoto.jsonl)
+    pss-harness report prune  DIR [--keep N] [--max-age DAYS] [--dry-run] [--missing-ok]
+                                                  retention: removes old bundles from DIR (reports/evidence)
+    pss-harness report history [--db DB] [--since DURATION] [--format table|json]
+                                                  MTTD/MTTR per finding type of pss-harness watch's drift events
 
 ``--sign-key`` and ``sign --key`` default to ``$PSS_HARNESS_SIGN_KEY``, as for the pytest run.
 """
@@ -21,7 +26,8 @@ _SIGN_ENV = "PSS_HARNESS_SIGN_KEY"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("report", help="verify, rebuild, merge and sign evidence bundles (reports/evidence/<run-id>)")
+    p = sub.add_parser("report", help="verify, rebuild, merge and sign evidence bundles (reports/evidence/<run-id>); "
+                                      "the fleet report")
     rsub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     history_help = "history store (reports/history.sqlite)"
     sign_help = (f"Ed25519 private key (PEM) to sign the rewritten bundle with (default ${_SIGN_ENV}); without one, "
@@ -49,8 +55,23 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     m.add_argument("out", metavar="OUT")
     m.add_argument("directories", metavar="DIR", nargs="+")
     m.add_argument("--no-verify", action="store_true", help="merge shards even if they fail verification")
+    m.add_argument("--allow-incomplete", action="store_true",
+                   help="merge the shards of a sharded run even if some are missing (the merged run says which, "
+                        "in run.shard_coverage and the report); without it a missing shard is refused")
     m.add_argument("--sign-key", metavar="FILE", help=sign_help)
     m.set_defaults(handler=_report_merge)
+
+    f = rsub.add_parser("fleet", help="one sealed HTML + JSON report from many clusters' bundles (and fleet "
+                                      "directories of pss-harness fleet): cluster x control, drift, versions")
+    f.add_argument("out", metavar="OUT")
+    f.add_argument("inputs", metavar="BUNDLE|FLEET-DIR", nargs="+",
+                   help="evidence bundles (reports/evidence/<run-id>) and/or the --reports DIR of pss-harness fleet")
+    f.add_argument("--key", metavar="PUB", help="Ed25519 public key: every bundle must carry a signature by it")
+    f.add_argument("--sign-key", metavar="FILE", help=f"Ed25519 private key (PEM) to sign the report with "
+                                                      f"(default ${_SIGN_ENV})")
+    f.add_argument("--format", choices=("text", "json"), default="text",
+                   help="what to print: a summary line per cluster, or the report's JSON")
+    f.set_defaults(handler=_report_fleet)
 
     k = rsub.add_parser("keygen", help="write a new Ed25519 key pair: OUT (private, mode 0600) and OUT.pub")
     k.add_argument("out", metavar="OUT")
@@ -61,6 +82,22 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("directory", metavar="DIR")
     s.add_argument("--key", metavar="FILE", help=f"Ed25519 private key (PEM, PKCS8; default ${_SIGN_ENV})")
     s.set_defaults(handler=_report_sign)
+
+    r = rsub.add_parser("prune", help="retention: remove evidence bundles beyond the newest N or older than D days "
+                                      "from DIR (the directory holding one bundle per run, e.g. reports/evidence)")
+    r.add_argument("directory", metavar="DIR")
+    r.add_argument("--keep", type=int, metavar="N", help="keep the newest N bundles (by the run's start time)")
+    r.add_argument("--max-age", type=float, metavar="DAYS", help="remove bundles older than DAYS")
+    r.add_argument("--dry-run", action="store_true", help="print what would be removed; remove nothing")
+    r.add_argument("--missing-ok", action="store_true", help="a missing DIR is nothing to prune (a first run), "
+                                                             "not an error")
+    r.set_defaults(handler=_report_prune)
+    h = rsub.add_parser("history", help="MTTD and MTTR per finding type of the drift events pss-harness watch "
+                                        "recorded")
+    h.add_argument("--db", default="reports/history.sqlite", metavar="DB", help=history_help)
+    h.add_argument("--since", metavar="DURATION", help="only events detected in the last DURATION (e.g. 24h, 7d)")
+    h.add_argument("--format", choices=("table", "json"), default="table")
+    h.set_defaults(handler=_report_history)
 
 
 def _sign_key(given: str | None, flag: str):
@@ -148,11 +185,41 @@ def _report_merge(args: argparse.Namespace) -> int:
     from harness.reports import bundle
 
     key = _sign_key(args.sign_key, "--sign-key")
-    out = bundle.merge(args.out, args.directories, check=not args.no_verify, sign_key=key)
+    out = bundle.merge(args.out, args.directories, check=not args.no_verify, sign_key=key,
+                       allow_incomplete=args.allow_incomplete)
     data = bundle.load_results(out)
-    print(f"{out}: {data['run']['items']} item(s) from {len(args.directories)} shard(s), run {data['run']['run_id']}"
+    cover = data["run"].get("shard_coverage")
+    shards = f"{len(cover['present'])} of {cover['count']} shards" if cover else f"{len(args.directories)} shard(s)"
+    print(f"{out}: {data['run']['items']} item(s) from {shards}, run {data['run']['run_id']}"
           f"{_resealed(out, False, key)}")
+    if cover and cover["missing"]:
+        missing = ", ".join(f"{i}/{cover['count']}" for i in cover["missing"])
+        print(f"{out}: INCOMPLETE: shard(s) {missing} missing", file=sys.stderr)
     return 0
+
+
+def _report_fleet(args: argparse.Namespace) -> int:
+    """Exit status: that of ``pss-harness fleet`` for the verdicts shown (0 all passed, 1 findings, 4 unchecked, 5 both)."""
+    import json
+
+    from harness.reports import bundle
+    from harness.reports import fleet
+    from harness.reports import signing
+
+    key = _sign_key(args.sign_key, "--sign-key")
+    public = signing.load_public_key(args.key) if args.key else None
+    doc = fleet.document(fleet.collect(args.inputs, key=public))
+    fleet.write(args.out, doc, sign_key=key)
+    if args.format == "json":
+        print(json.dumps(doc, indent=1, sort_keys=True))
+    else:
+        for c in doc["clusters"]:
+            print(f"{c['name']}: {c['verdict']}" + (f" ({c['cause']})" if c["cause"] else ""))
+        s = doc["summary"]
+        print(f"{args.out}/{fleet.INDEX}: {s['clusters']} cluster(s), {s['findings']} with a finding, "
+              f"{s['unchecked']} not checked, {len(s['drifted'])} drifted; SHA256SUMS sha256 "
+              f"{bundle.sums_digest(args.out)}{_resealed(args.out, False, key)}")
+    return doc["summary"]["exit_status"]
 
 
 def _report_keygen(args: argparse.Namespace) -> int:
@@ -177,4 +244,62 @@ def _report_sign(args: argparse.Namespace) -> int:
     out = bundle.sign(args.directory, key)
     signed = signing.check(args.directory, key.public_key())
     print(f"{out}: signed {signed.subjects} file(s) with key {signed.keyid}")
+    return 0
+
+
+def _report_prune(args: argparse.Namespace) -> int:
+    from harness.reports import retention
+
+    plan = retention.prune(args.directory, keep=args.keep, max_age_days=args.max_age, dry_run=args.dry_run,
+                           missing_ok=args.missing_ok)
+    verb = "would remove" if args.dry_run else "removed"
+    for bundle, why in plan.remove:
+        print(f"{verb} {bundle.path} (started {bundle.started:%Y-%m-%dT%H:%M:%SZ}, {why})")
+    for name, why in plan.ignored:
+        print(f"left alone {name}: {why}", file=sys.stderr)
+    print(f"{args.directory}: {verb} {len(plan.remove)} bundle(s), kept {len(plan.keep)}", file=sys.stderr)
+    return 0
+
+
+def _report_history(args: argparse.Namespace) -> int:
+    import json
+    import time
+    from pathlib import Path
+
+    from harness.core.drift import summarize
+    from harness.core.errors import UsageError
+    from harness.reports import history
+
+    if not Path(args.db).is_file():
+        raise UsageError(f"--db {args.db}: no such history store (pss-harness watch --history DB writes one)")
+    since = None
+    if args.since:
+        from harness.cli.watch import parse_duration
+
+        since = time.time() - parse_duration(args.since, "--since")
+    events = history.drift_events(args.db, since=since)
+    summary = summarize(events, since=since)
+    if args.format == "json":
+        print(json.dumps({"db": args.db, "since": since, "events": len(events), "by_finding": summary}, indent=2))
+        return 0
+    if not events:
+        print(f"{args.db}: no drift events" + (f" in the last {args.since}" if args.since else ""))
+        return 0
+
+    def fmt(v) -> str:
+        return "-" if v is None else f"{v:.2f}s" if v < 120 else f"{v / 60:.1f}m" if v < 7200 else f"{v / 3600:.1f}h"
+
+    rows = [("FINDING", "EVENTS", "OPEN", "MTTD MEAN", "MTTD P50", "MTTD P95", "MTTR MEAN", "MTTR P50", "MTTR P95")]
+    for finding, s in summary.items():
+        rows.append((finding if finding != "*" else "(all)", str(s["events"]), str(s["open"]),
+                     fmt(s["mttd"]["mean"]), fmt(s["mttd"]["p50"]), fmt(s["mttd"]["p95"]),
+                     fmt(s["mttr"]["mean"]), fmt(s["mttr"]["p50"]), fmt(s["mttr"]["p95"])))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    print(f"drift events in {args.db}" + (f" (last {args.since})" if args.since else "") +
+          ": MTTD = change -> detection, MTTR = detection -> remediation")
+    for r in rows:
+        print("  ".join(v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(r, widths))))
+    pre = sum(s["preexisting"] for f, s in summary.items() if f != "*")
+    if pre:
+        print(f"{pre} event(s) were present when the watch started: their change time is unknown (no MTTD)")
     return 0

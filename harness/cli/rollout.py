@@ -63,7 +63,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--version", default="latest", help="the target policy version: latest or v1.N (default latest)")
     p.add_argument("--selector", "-l", metavar="S", help="plan the namespaces matching this label selector")
     p.add_argument("--all", action="store_true", dest="all_namespaces", help="plan every namespace")
-    p.add_argument("--kubeconfig", metavar="FILE", help="plan this cluster (default: an embedded control plane)")
+    p.add_argument("--kubeconfig", metavar="FILE", help="plan this cluster (default: in a pod its own cluster as "
+                   "the pod's ServiceAccount, else an embedded control plane)")
     p.add_argument("--context", metavar="NAME", help="kubeconfig context")
     p.add_argument("--k8s-version", metavar="V", help="version of the embedded control plane")
     p.add_argument("--seed", metavar="PATH", nargs="+", action="extend", default=[],

@@ -31,7 +31,8 @@ __all__ = ["add_parser", "pytest_command"]
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "run", help="run the packaged attack corpus with pytest (embedded control plane unless --kubeconfig)",
+        "run", help="run the packaged attack corpus with pytest (embedded control plane unless --kubeconfig "
+             "or in a pod)",
         description="Run the packaged attack corpus with pytest; reports go to ./reports. Any further "
                     "argument is passed to pytest (`pss-harness run -- --help` shows pytest's and the plugin's "
                     "options), e.g. `pss-harness run -n 2 --dist loadfile -m level_restricted`.",
@@ -43,13 +44,18 @@ def _has_option(args: list[str], *names: str) -> bool:
     return any(a == n or a.startswith(n + "=") for a in args for n in names)
 
 
-def pytest_command(pytest_args: list[str], cwd: Path) -> list[str]:
-    """The ``python -m pytest`` command line running the corpus with ``pytest_args``, reporting into ``cwd/reports``."""
+def pytest_command(pytest_args: list[str], cwd: Path, reports: Path | None = None) -> list[str]:
+    """The ``python -m pytest`` command line running the corpus with ``pytest_args``, reporting into ``cwd/reports``.
+
+    ``reports``: another reports directory (``pss-harness fleet``: one per cluster), which then
+    holds pytest's cache too, so that runs side by side share nothing.
+    """
     try:
         corpus = corpus_dir()
     except FileNotFoundError as exc:
         raise HarnessError(str(exc)) from None
-    reports = cwd / "reports"
+    cache = cwd / ".pytest_cache" if reports is None else reports / ".pytest_cache"
+    reports = cwd / "reports" if reports is None else reports
     # -P: the installed package, not a `harness/` that happens to be in the current directory.
     # --rootdir: node ids and evidence paths read `scenarios/...` as in a checkout; pytest's cache
     # and the reports stay in the current directory, out of the installed package.

@@ -48,7 +48,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     target = p.add_mutually_exclusive_group()
     target.add_argument("--k8s-version", metavar="V", help="version of the embedded control plane (default: the project's)")
-    target.add_argument("--kubeconfig", metavar="FILE", help="check this cluster instead of an embedded one")
+    target.add_argument("--kubeconfig", metavar="FILE", help="check this cluster (default: in a pod its own cluster "
+                        "as the pod's ServiceAccount, else an embedded one)")
     p.add_argument("--context", metavar="NAME", help="kubeconfig context (with --kubeconfig)")
     p.add_argument("--scenarios", metavar="DIR", nargs="+", action="extend",
                    help="scenario directories (default: the shipped corpus)")
@@ -156,9 +157,10 @@ def _run(scenarios, args) -> dict:
                 last = now
                 _say(f"  {n}/{len(items)} ({now - t0:.0f}s, {len(disagreements)} disagreement(s), {len(errors)} error(s))")
         seconds = time.monotonic() - t0
+        in_cluster = rt.cluster.describe() if rt.cfg.in_cluster else None
     checked = len(items)
     target = f"kubeconfig {args.kubeconfig}" + (f" context {args.context}" if args.context else "") \
-        if args.kubeconfig else "embedded"
+        if args.kubeconfig else in_cluster or "embedded"
     return {
         "target": target, "server": server, "server_minor": minor, "wide": bool(args.wide),
         "summary": {"scenarios": len(scenarios), "items": checked, "namespaces": len(policies),

@@ -3,16 +3,18 @@
 ``Cluster`` wraps the ``kubernetes`` client's ApiClient (so kubeconfig contexts, exec plugins and
 token refresh work as in kubectl) and speaks raw REST: it submits any manifest, by server-side
 dry-run by default, and returns a ``Response`` with the status, the Status message, the
-``Warning`` headers and the ``Audit-Id``. Client and transport errors are translated into the
-harness's exception tree here and nowhere else. It satisfies ``harness.cluster.seam.ClusterAPI``,
+``Warning`` headers and the ``Audit-Id``. In a pod it connects as the ServiceAccount through the
+client's in-cluster loader (``harness.cluster.incluster``). Client and transport errors are
+translated into the harness's exception tree here and nowhere else. It satisfies ``harness.cluster.seam.ClusterAPI``,
 the protocol the runner is written against.
 
 The only module that imports the ``kubernetes`` client (and ``urllib3``); otherwise it may import
-the core only.
+the core and ``harness.cluster.incluster`` only.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from pathlib import Path
@@ -20,12 +22,13 @@ from typing import Any, Iterable
 
 import urllib3
 
+from harness.cluster.incluster import InCluster
 from harness.core.errors import ClusterError, ClusterUnreachable, UsageError
 from harness.core.answers import Response, parse_warning_header
 from harness.core.kinds import KINDS
 from harness.core.polling import PollTimeout, poll
 
-__all__ = ["Cluster", "Response", "check_kubeconfig", "parse_warning_header", "resource_path"]
+__all__ = ["Cluster", "Response", "Stream", "check_kubeconfig", "parse_warning_header", "resource_path"]
 
 _PLURALS = {**{name: (k.group, k.version, k.plural) for name, k in KINDS.items()},
             "Namespace": ("", "v1", "namespaces")}
@@ -88,23 +91,95 @@ def check_kubeconfig(path: str | Path, context: str | None = None) -> None:
         raise UsageError(f"--kubeconfig {shown}: context {wanted!r} is not defined (contexts: {', '.join(names) or 'none'})")
 
 
+def _in_cluster_client(target: InCluster):
+    """An ApiClient from the client's own in-cluster loader, reading ``target``'s files and address.
+
+    ``try_refresh_token``: the loader re-reads the token file (a projected token the kubelet
+    rotates) at most once a minute, before a request.
+    """
+    from kubernetes import client as kclient
+    from kubernetes.config.incluster_config import InClusterConfigLoader
+
+    configuration = kclient.Configuration()
+    InClusterConfigLoader(token_filename=target.token_file, cert_filename=target.ca_file,
+                          try_refresh_token=True, environ=target.environ).load_and_set(configuration)
+    return kclient.ApiClient(configuration=configuration)
+class Stream:
+    """An open streaming response (``Cluster.stream``): iterate ``lines()`` for decoded JSON objects."""
+
+    def __init__(self, path: str, status: int, response):
+        self.path = path
+        self.status = status
+        self._response = response
+        self.error: Any = None
+        if status != 200:
+            data = response.read()
+            try:
+                self.error = json.loads(data) if data else None
+            except ValueError:
+                self.error = data.decode(errors="replace")
+            response.release_conn()
+
+    @property
+    def ok(self) -> bool:
+        return self.status == 200
+
+    def lines(self) -> Iterable[dict]:
+        """Each complete JSON line as it arrives; ends when the server closes the stream.
+
+        A broken connection or a read timeout raises ``ClusterUnreachable``; a line that is not
+        JSON is skipped.
+        """
+        buf = b""
+        try:
+            for chunk in self._response.stream(amt=65536, decode_content=True):
+                buf += chunk
+                while b"\n" in buf:
+                    line, buf = buf.split(b"\n", 1)
+                    if line.strip():
+                        try:
+                            yield json.loads(line)
+                        except ValueError:
+                            continue
+        except (urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
+            raise ClusterUnreachable(f"watching {self.path}: the stream broke: {type(exc).__name__}: {exc}") from None
+
+    def close(self) -> None:
+        """End the stream (also from another thread: the reader's next read fails or ends)."""
+        with contextlib.suppress(Exception):
+            self._response.shutdown()  # urllib3 >= 2.3: unblocks a read in another thread
+        with contextlib.suppress(Exception):
+            self._response.close()
+        with contextlib.suppress(Exception):
+            self._response.release_conn()
+
+
 class Cluster:
     """A connection to one API server as one identity."""
 
     def __init__(self, kubeconfig: str | Path | None = None, context: str | None = None, *,
-                 timeout: float = 30.0):
+                 timeout: float = 30.0, in_cluster: InCluster | None = None):
         from kubernetes import config as kconfig
         from kubernetes.config.config_exception import ConfigException
 
         self.kubeconfig = str(kubeconfig) if kubeconfig else None
         self.context = context
         self.timeout = timeout
+        self.in_cluster = in_cluster
+        if in_cluster is not None and self.kubeconfig:
+            raise UsageError("a cluster connection is either a kubeconfig or in-cluster, not both")
         try:
-            if self.kubeconfig:
-                check_kubeconfig(self.kubeconfig, context)
-            self.api = kconfig.new_client_from_config(config_file=self.kubeconfig, context=context,
-                                                      persist_config=False)
+            if in_cluster is not None:
+                self.api = _in_cluster_client(in_cluster)
+            else:
+                if self.kubeconfig:
+                    check_kubeconfig(self.kubeconfig, context)
+                self.api = kconfig.new_client_from_config(config_file=self.kubeconfig, context=context,
+                                                          persist_config=False)
         except ConfigException as exc:
+            if in_cluster is not None:
+                raise ClusterError(f"{in_cluster.describe()}: the Kubernetes client's in-cluster loader cannot use "
+                                   f"the ServiceAccount files ({exc})") from None
             where = self.kubeconfig or "the default kubeconfig (~/.kube/config or $KUBECONFIG)"
             raise ClusterError(f"cannot use {where}"
                                f"{f' context {context!r}' if context else ''}: {exc}") from None
@@ -112,7 +187,7 @@ class Cluster:
             raise UsageError(f"--kubeconfig {self.kubeconfig or '(default)'}: the Kubernetes client cannot use it "
                              f"({type(exc).__name__}: {exc}); check it with `kubectl config view`") from None
         self.api.configuration.retries = False
-        # The kubeconfig loader's per-request hook re-assigns ``host``, which re-reads the proxy
+        # Both loaders' per-request hooks re-assign ``host``, which re-reads the proxy
         # from os.environ unless a proxy was set explicitly: pin the value it found, so requests
         # on other threads never iterate os.environ while pytest's thread changes it.
         self.api.configuration.proxy = self.api.configuration.proxy
@@ -120,6 +195,12 @@ class Cluster:
         #: the client's own connection pool (proxy, TLS and retries as it configured them), for ``_post_json``
         self._pool = getattr(getattr(self.api, "rest_client", None), "pool_manager", None)
         self._timeout = urllib3.Timeout(total=timeout)
+
+    def describe(self) -> str:
+        """Where this connection goes, for messages and reports (never a credential)."""
+        if self.in_cluster is not None:
+            return self.in_cluster.describe()
+        return f"kubeconfig {self.kubeconfig or '(default)'}" + (f" context {self.context}" if self.context else "")
 
     # -- raw requests -------------------------------------------------------------------
 
@@ -167,6 +248,29 @@ class Cluster:
         """POST ``body`` as the client's REST layer would (same pool, headers, timeout and JSON text)."""
         return self._pool.request("POST", url, body=json.dumps(body), timeout=self._timeout, headers=headers,
                                   preload_content=False)
+
+    def stream(self, path: str, query: dict[str, str] | None = None, *, connect_timeout: float = 10.0,
+               read_timeout: float = 90.0) -> "Stream":
+        """Open a streaming GET (a watch: ``?watch=1``); its lines are read as they arrive.
+
+        Raises ``ClusterUnreachable`` when the server does not answer; an HTTP error status is
+        returned as ``Stream.status`` with the decoded body in ``Stream.error``.
+        """
+        query = dict(query or {})
+        headers = {"Accept": "application/json"}
+        try:
+            _m, url, headers, _body, _ = self.api.param_serialize(
+                "GET", path, query_params=list(query.items()) or None, header_params=headers,
+                auth_settings=["BearerToken"])
+            raw = self.api.call_api("GET", url, header_params=headers,
+                                    _request_timeout=(connect_timeout, read_timeout))
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise ClusterUnreachable(f"watching {path}: {type(exc).__name__}: {exc}") from None
+        except Exception as exc:
+            if getattr(exc, "status", None) == 0:
+                raise ClusterUnreachable(f"watching {path}: {getattr(exc, 'reason', exc)}") from None
+            raise
+        return Stream(path, raw.status, raw.response)
 
     def checked(self, method: str, path: str, body: Any = None, query: dict[str, str] | None = None,
                 what: str = "", ok: Iterable[int] = ()) -> Response:
@@ -275,6 +379,11 @@ class Cluster:
     def events(self, namespace: str) -> list[dict]:
         resp = self.request("GET", f"/api/v1/namespaces/{namespace}/events")
         return resp.body.get("items", []) if resp.ok else []
+
+    def reset_connections(self) -> None:
+        """Drop the pooled connections (after the server went away, a kept-alive one fails once on reuse)."""
+        with contextlib.suppress(Exception):
+            self.api.rest_client.pool_manager.clear()
 
     def close(self) -> None:
         self.api.close()

@@ -182,8 +182,10 @@ class Namespaces:
 
     def __init__(self, cluster: ClusterAPI, cfg: HarnessConfig, worker: str = "main", *,
                  ready: Callable[[Policy, str], None] | None = None, clock: Callable[[], float] = time.time,
-                 sa_timeout: float = 60.0, shared: bool = False):
+                 sa_timeout: float = 60.0, shared: bool = False,
+                 labels: Callable[[Policy], dict[str, str]] | None = None):
         self.cluster = cluster
+        self.labels = labels or Policy.labels  #: the labels that put a namespace under the engine at a policy
         self.cfg = cfg
         self.worker = worker
         self.shared = shared
@@ -244,11 +246,11 @@ class Namespaces:
             name = self.cfg.namespace_map.get(policy.label)
             if not name:
                 raise UsageError(f"--psa-namespace-map has no namespace for policy {policy.label!r}; "
-                                 f"add '{policy.label}: <namespace labelled {policy.labels()}>'")
+                                 f"add '{policy.label}: <namespace labelled {self.labels(policy)}>'")
             self._check_labels(name, policy)
             return name
         name = self.name_for(policy)
-        labels = {**policy.labels(), OWNER_LABEL: OWNER, RUN_LABEL: self.cfg.run_id, POLICY_LABEL: policy.label}
+        labels = {**self.labels(policy), OWNER_LABEL: OWNER, RUN_LABEL: self.cfg.run_id, POLICY_LABEL: policy.label}
         if self.shared:  # another process of the run may have created it: a 409 answers with it
             resp = self.cluster.create_namespace(name, labels, exist_ok=True)
             found = resp.body.get("metadata", {}).get("labels", {}) if isinstance(resp.body, dict) else {}
@@ -263,7 +265,7 @@ class Namespaces:
     def _check_labels(self, name: str, policy: Policy) -> None:
         resp = self.cluster.checked("GET", f"/api/v1/namespaces/{name}", what=f"reading namespace {name}")
         labels = resp.body.get("metadata", {}).get("labels", {})
-        wrong = {k: v for k, v in policy.labels().items() if labels.get(k) != v}
+        wrong = {k: v for k, v in self.labels(policy).items() if labels.get(k) != v}
         if wrong:
             raise UsageError(f"namespace {name} (mapped to {policy.label}) must carry the labels {wrong}; "
                              f"it has {labels}")

@@ -74,18 +74,34 @@ def missing_permissions(cluster: ClusterAPI, mapped_namespaces: list[str]) -> li
 
 
 def run_preflight(cluster: ClusterAPI, *, mapped_namespaces: list[str], server_minor: int,
-                  canary_namespace: Callable[[], str], audit: AuditSource | None) -> Preflight:
-    """Version, identity, RBAC (SelfSubjectAccessReview) and the enforcement canary."""
+                  canary_namespace: Callable[[], str], audit: AuditSource | None,
+                  extra_permissions: list[tuple[str, str, str, str]] = (),
+                  before_canary: Callable[[], None] | None = None,
+                  canary_check: Callable[..., None] | None = None) -> Preflight:
+    """Version, identity, RBAC (SelfSubjectAccessReview) and the enforcement canary.
+
+    ``extra_permissions``, ``before_canary`` and ``canary_check`` are the engine's (``harness.cluster.engines``):
+    the cluster-scoped permissions it needs to install itself, its installation (after the RBAC
+    check, before the canary) and its canary (default: PodSecurity's, ``canary``).
+    """
     info = cluster.server_version()
     who = cluster.whoami()
     missing = missing_permissions(cluster, mapped_namespaces)
+    engine_missing = [f"{verb} {resource} ({group})" for verb, group, resource, sub in extra_permissions
+                      if not cluster.can_i(verb, resource, group, subresource=sub)]
+    missing += engine_missing
     if missing:
         raise ClusterPermissionError(
             f"the runner identity {who['username']!r} lacks {len(missing)} permission(s): "
             f"{'; '.join(missing)}.\nFix: kubectl apply -f rbac/pss-harness-runner.yaml and bind the ClusterRole "
-            f"'pss-harness-runner' to {who['username']!r} (see the README's 'Least privilege' section), or run as an identity that has it.")
+            f"'pss-harness-runner' to {who['username']!r} (see the README's 'Least privilege' section), or run as an identity that has it."
+            + ("\nThe engine under test installs cluster-scoped objects: also bind rbac/pss-harness-vap-installer.yaml's "
+               "ClusterRole 'pss-harness-vap-installer', or install policies/vap/ yourself and pass "
+               "--vap-binding-selector 'vap.pss-harness.io/{mode}={level}'." if engine_missing else ""))
     pf = Preflight(info.get("gitVersion", "?"), server_minor, who["username"], who["groups"], missing)
-    canary(cluster, canary_namespace(), audit=audit, server_minor=server_minor)
+    if before_canary is not None:
+        before_canary()
+    (canary_check or canary)(cluster, canary_namespace(), audit=audit, server_minor=server_minor)
     return pf
 
 

@@ -41,6 +41,7 @@ import time
 from typing import Callable, Iterable, Iterator, Sequence
 
 from harness.cluster.client import Cluster, Response, resource_path
+from harness.cluster.incluster import detect
 from harness.cluster.runtime import Runtime, Submission
 from harness.core.errors import ClusterError, ClusterPermissionError, UsageError
 from harness.core.expectations import Policy
@@ -97,15 +98,17 @@ def _minor(info: dict) -> int:
 @contextlib.contextmanager
 def connect(kubeconfig: str | None, context: str | None, k8s_version: str | None, *, offline: bool,
             seed_objects: Sequence[dict] = (), progress: Callable[[str], None] = lambda m: None) -> Iterator[Target]:
-    """The target: ``kubeconfig``/``context``, or a fresh embedded control plane (seeded with ``seed_objects``).
+    """The target: ``kubeconfig``/``context``, in-cluster in a pod, or a fresh embedded control plane (seeded
+    with ``seed_objects``; always embedded).
 
     Unless ``offline`` a ``Runtime`` is opened on it (preflight, canary, and a harness namespace
     for the template dry-runs, deleted on exit).
     """
     embedded = None
     audit = None
+    in_cluster = detect() if kubeconfig is None and k8s_version is None and not seed_objects else None
     try:
-        if kubeconfig is None:
+        if kubeconfig is None and in_cluster is None:
             from harness.embedded import EmbeddedCluster
 
             progress(f"starting an embedded control plane ({k8s_version or 'default version'})")
@@ -118,9 +121,10 @@ def connect(kubeconfig: str | None, context: str | None, k8s_version: str | None
                     seed(seeder, seed_objects, progress=progress)
                 finally:
                     seeder.close()
-        shown = None if embedded is not None else kubeconfig
+        shown = "embedded" if embedded is not None else \
+            f"kubeconfig {kubeconfig}" if kubeconfig else in_cluster.describe()
         if offline:
-            cluster = Cluster(kubeconfig, context)
+            cluster = Cluster(kubeconfig, context, in_cluster=in_cluster)
             try:
                 info = cluster.server_version()
                 yield Target(cluster, _describe(shown, info), info.get("gitVersion", "?"), _minor(info), None,
@@ -139,8 +143,7 @@ def connect(kubeconfig: str | None, context: str | None, k8s_version: str | None
             embedded.stop()
 
 
-def _describe(kubeconfig: str | None, info: dict) -> str:
-    where = f"kubeconfig {kubeconfig}" if kubeconfig else "embedded"
+def _describe(where: str, info: dict) -> str:
     return f"{where} (Kubernetes {info.get('gitVersion', '?')})"
 
 

@@ -2,10 +2,12 @@
 
 ``Runtime`` holds the cluster connection (any ``ClusterAPI``; by default a ``Cluster`` built from
 the kubeconfig), the process's ``Namespaces`` (the janitor, ``harness.cluster.namespaces``) and
-the audit source, runs the preflight (``harness.cluster.preflight``), and executes items: build
-the object (``Submission``), submit it (dry-run unless ``--live``; the update path creates a
-gated pod and adds ephemeral containers), observe the answer and fetch its audit event
-(``Execution``). Namespaces are deleted at the end, also on Ctrl-C (the pytest session teardown,
+the audit source and the engine under test (``--psa-engine``: a ``harness.cluster.engines`` driver,
+whose core ``Engine`` labels the namespaces and classifies the answers), runs the preflight
+(``harness.cluster.preflight``; the engine is installed between its RBAC check and its canary),
+and executes items: build the object (``Submission``), submit it (dry-run unless ``--live``; the
+update path creates a gated pod and adds ephemeral containers), observe the answer and fetch its
+audit event (``Execution``). Namespaces are deleted at the end, also on Ctrl-C (the pytest session teardown,
 and an ``atexit`` safety net).
 
 May import the core, the corpus's ``Scenario`` and the rest of ``harness.cluster``.
@@ -19,9 +21,12 @@ import copy
 import dataclasses
 import time
 import uuid
+from typing import Callable
 
 from harness.cluster.audit import AuditSource
 from harness.cluster.client import Cluster
+from harness.cluster.engines import EngineDriver, driver_for
+from harness.cluster.incluster import InCluster
 from harness.cluster.namespaces import Namespaces, await_policy
 from harness.cluster.preflight import Preflight, parse_minor, run_preflight
 from harness.cluster.seam import ClusterAPI
@@ -32,7 +37,7 @@ from harness.core.messages import podsecurity_event_denial
 from harness.core.model import LATEST, Level, Mode, Outcome
 from harness.core.polling import PollTimeout, poll
 from harness.core.settings import HarnessConfig
-from harness.core.verdict import Observation, attach_audit, observe
+from harness.core.verdict import Observation
 from harness.corpus.scenarios import Scenario
 
 __all__ = ["Execution", "Runtime", "Submission"]
@@ -59,18 +64,23 @@ class Runtime:
     """Everything one pytest process (controller or xdist worker) needs to run items.
 
     ``cluster``: the connection to use (anything satisfying ``ClusterAPI``: unit tests pass a
-    fake); by default a ``Cluster`` of ``kubeconfig`` and ``context``.
+    fake); by default a ``Cluster`` of ``kubeconfig`` and ``context``, or of ``in_cluster`` (in a pod).
+    ``driver``: the engine under test (default: ``driver_for(cfg)``, the engine ``cfg.engine`` names).
     """
 
     def __init__(self, cfg: HarnessConfig, kubeconfig: str | None, context: str | None, *,
                  audit: AuditSource | None, worker: str = "main", server_minor: int | None = None,
-                 concurrency: int = 8, cluster: ClusterAPI | None = None, shared_namespaces: bool = False):
+                 concurrency: int = 8, cluster: ClusterAPI | None = None, shared_namespaces: bool = False,
+                 in_cluster: InCluster | None = None, driver: EngineDriver | None = None):
         self.cfg = cfg
         self.concurrency = concurrency
-        self.cluster: ClusterAPI = cluster if cluster is not None else Cluster(kubeconfig, context)
+        self.cluster: ClusterAPI = cluster if cluster is not None else Cluster(kubeconfig, context, in_cluster=in_cluster)
         self.audit = audit
         self.worker = worker
-        self.ns = Namespaces(self.cluster, cfg, worker, ready=self._await_policy, shared=shared_namespaces)
+        self.driver: EngineDriver = driver if driver is not None else driver_for(cfg)
+        self.engine = self.driver.engine
+        self.ns = Namespaces(self.cluster, cfg, worker, ready=self._await_policy, shared=shared_namespaces,
+                             labels=self.engine.labels)
         self._server_minor = server_minor
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._objects: dict[tuple[int, str], tuple[Scenario, dict]] = {}  #: ``_object``'s (least recent first)
@@ -82,13 +92,23 @@ class Runtime:
             self._server_minor = parse_minor(self.cluster.server_version())
         return self._server_minor
 
+    @property
+    def expectation_minor(self) -> int:
+        """The server minor expectations are derived at: the server's for PodSecurity, the set's for a VAP set."""
+        return self.engine.expectation_minor(self.server_minor)
+
     # -- preflight ---------------------------------------------------------------------
 
-    def preflight(self) -> Preflight:
-        """Version, identity, RBAC (SelfSubjectAccessReview) and the enforcement canary."""
+    def preflight(self, progress: Callable[[str], None] = lambda m: None) -> Preflight:
+        """Version, identity, RBAC (SelfSubjectAccessReview), the engine installed, and the enforcement canary."""
         return run_preflight(self.cluster, mapped_namespaces=sorted(set(self.cfg.namespace_map.values())),
                              server_minor=self.server_minor, audit=self.audit,
-                             canary_namespace=self._canary_namespace)
+                             canary_namespace=self._canary_namespace,
+                             extra_permissions=self.driver.permissions(),
+                             before_canary=lambda: self.driver.install(self.cluster, audit=self.audit,
+                                                                       server_minor=self.server_minor,
+                                                                       progress=progress),
+                             canary_check=self.driver.canary)
 
     def _canary_namespace(self) -> str:
         # not probed: the canary is what tells a disabled admission plugin from a slow cache
@@ -105,18 +125,24 @@ class Runtime:
         return self.ns.ensure(policies, probe=probe)
 
     def _await_policy(self, policy: Policy, name: str) -> None:
-        await_policy(self.cluster, policy, name, audit=self.audit, server_minor=self.server_minor)
+        self.driver.await_policy(self.cluster, policy, name, audit=self.audit, server_minor=self.server_minor)
 
     def sweep_orphans(self) -> list[str]:
-        """Delete namespaces of earlier runs older than the sweep age (crashed runs leave them)."""
-        return self.ns.sweep_orphans()
+        """Delete namespaces (and engine objects, e.g. a VAP set) of earlier runs older than the sweep age."""
+        swept = self.ns.sweep_orphans()
+        if not self.cfg.namespace_map:
+            swept += self.driver.sweep_orphans(self.cluster, cutoff=self.ns.clock() - self.cfg.sweep_after_minutes * 60)
+        return swept
 
     def cleanup(self) -> None:
-        """Stop the submission pool; delete the namespaces this process created (unless ``--keep-namespaces``)."""
+        """Stop the submission pool; delete the namespaces this process created and what it installed (unless
+        ``--keep-namespaces``)."""
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
         self.ns.cleanup()
+        if not self.cfg.keep_namespaces:
+            self.driver.uninstall(self.cluster)
 
     # -- execution -----------------------------------------------------------------------
 
@@ -164,9 +190,12 @@ class Runtime:
         result = self._send(w)
         if self.audit is not None and result.observation.audit_id:
             # every mode: evidence for the report, and exemptions explain surprises
-            wait = 5.0 if w.policy.mode is Mode.AUDIT else 0.5
-            event = self.audit.find(result.observation.audit_id, timeout=wait)
-            attach_audit(result.observation, event, self.server_minor)
+            obs = result.observation
+            # a ValidatingAdmissionPolicy denial names one policy: its audit event names the others
+            wait = 5.0 if w.policy.mode is Mode.AUDIT else 2.0 if obs.violation is not None and obs.violation.partial \
+                else 0.5
+            event = self.audit.find(obs.audit_id, timeout=wait)
+            self.engine.attach_audit(obs, event, self.server_minor, w.policy)
         return result
 
     def submission(self, scenario: Scenario, kind: str, policy: Policy) -> "Submission":
@@ -177,7 +206,7 @@ class Runtime:
         update path); ``pods_denied`` is worked out only where it is read (``--live``).
         """
         pods_denied = self.cfg.live and policy.mode is Mode.ENFORCE and \
-            expected(scenario, "Pod", policy, self.server_minor).outcome is Outcome.DENIED
+            expected(scenario, "Pod", policy, self.expectation_minor).outcome is Outcome.DENIED
         update = scenario.update["ephemeralContainers"] if scenario.update else None
         return Submission(self._object(scenario, kind), policy, scenario.id, update, pods_denied)
 
@@ -218,9 +247,9 @@ class Runtime:
             if kind in CONTROLLER_KINDS and w.pods_denied:
                 controller = self._await_failed_create(ns, name)
             self.cluster.delete(kind, ns, name)
-        obs = observe(resp, self.server_minor)
+        obs = self.engine.observe(resp, self.server_minor, w.policy)
         request = {"verb": resp.method, "path": resp.path, "dryRun": "All" if dry_run else None,
-                   "namespace": ns, "policy": w.policy.labels()}
+                   "namespace": ns, "policy": self.engine.labels(w.policy)}
         return Execution(ns, request, manifest, obs, started, time.monotonic() - t0, controller)
 
     def _await_failed_create(self, ns: str, name: str, timeout: float = 45.0) -> dict:

@@ -13,6 +13,10 @@
     polling      the one poll-with-a-deadline helper
     resources    where the shipped data lives (corpus, Go module, schemas)
     errors       the exception tree
+    posture      a namespace's effective Pod Security posture, inferred from probe answers (the sweep)
+    namespace_rules  desired-state rules against postures: the sweep's findings
+    rollout      the rollout plan per namespace from the label-change dry-run and the evaluator
+    table        plain-text tables fitted to a terminal width
 
 May import the standard library only (``import-linter`` contract in pyproject.toml): everything
 here is tested without a cluster and used by every layer above.

@@ -59,6 +59,23 @@ attributed: the harness tests the built-in plugin, whose audit annotations confi
 "<level>:<version>": `` (a ValidatingAdmissionPolicy's ``Warn`` action prints ``Validation failed
 for ValidatingAdmissionPolicy 'p' with binding 'b': `` first).
 
+**ValidatingAdmissionPolicy answers** (``k8s.io/apiserver`` ``pkg/admission/plugin/policy/validating/
+dispatcher.go``, checked against kube-apiserver v1.37) are read by ``vap_denial``, ``vap_warning`` and
+``vap_audit_failures`` into ``PolicyAnswer``s, for ``--psa-engine vap`` (``harness.core.engines``)::
+
+      denial (HTTP 422 Invalid by default; 403 with ``reason: Forbidden``; the *first* denied decision only):
+      <resource> "<name>" is forbidden: ValidatingAdmissionPolicy '<policy>' with binding '<binding>' denied request: <message>
+      warning (Warn action), one per failing validation:
+      Validation failed for ValidatingAdmissionPolicy '<policy>' with binding '<binding>': <message>
+      audit annotation (Audit action) validation.policy.admission.k8s.io/validation_failure, a JSON list (at most 50):
+      [{"message": ..., "policy": ..., "binding": ..., "expressionIndex": 0, "validationActions": ["Deny", "Audit"]}]
+
+``named_checks(message, policy)`` reads the check ids a policy's message names: the check id it
+starts with, followed by ``:`` (the project's set's convention: ``procMount_restricted: container "c"
+must not set securityContext.procMount ...``: the field name in the detail is not a second check);
+else every upstream check id that occurs in it as a whole word; else those the policy's name spells
+(``disallow-privileged`` -> ``privileged``; the longest wins where one contains another).
+
 May import: ``harness.core.checks``, ``harness.core.expectations`` (the policy minor a server
 evaluates) and ``harness.core.model``.
 """
@@ -66,6 +83,7 @@ evaluates) and ``harness.core.model``.
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from typing import Iterable, NamedTuple
 
@@ -76,11 +94,14 @@ from harness.core.model import Level, PolicyVersion
 __all__ = [
     "TRUNCATION_RUNES",
     "TRUNCATION_TOTAL_RUNES",
+    "VAP_VALIDATION_FAILURE",
     "CheckMapping",
     "Item",
     "ParsedViolation",
+    "PolicyAnswer",
     "Violation",
     "canonical_reason",
+    "named_checks",
     "parse_checks",
     "parse_podsecurity_message",
     "parse_reason_list",
@@ -90,6 +111,9 @@ __all__ = [
     "reasons_to_checks",
     "split_items",
     "unquote_warning_header",
+    "vap_audit_failures",
+    "vap_denial",
+    "vap_warning",
 ]
 
 TRUNCATION_RUNES = 256  #: a warning cut by the API server is exactly this many runes long ...
@@ -176,6 +200,8 @@ class ParsedViolation:
     unknown: tuple[str, ...] = ()   #: reason phrases no active check uses (a phrase cut short included)
     truncated: bool = False         #: the text was cut by the API server: more checks may have failed
     cut_reason: str = ""            #: the last reason phrase, when the cut fell inside it (it may not map)
+    partial: bool = False           #: the answer names only some failing checks (a ValidatingAdmissionPolicy
+    #: denial names the first denying policy only; its audit annotation, when read, names the others)
 
 
 def parse_checks(text: str, server_minor: int, *, truncated: bool | None = None) -> ParsedViolation | None:
@@ -398,3 +424,68 @@ def parse_reason_list(text: str, level: Level | str, minor: int, *, truncated: b
     reasons = [r for r in reasons if r]
     mapping = reasons_to_checks(reasons, level, minor, partial_last=truncated)
     return dataclasses.replace(mapping, truncated=truncated)
+
+
+# -- ValidatingAdmissionPolicy answers ----------------------------------------------------------------------------
+
+VAP_VALIDATION_FAILURE = "validation.policy.admission.k8s.io/validation_failure"
+
+_VAP_DENIAL = re.compile(r'(?:[a-z0-9.-]+(?: "[^"]*")? is forbidden: )?'
+                         r"ValidatingAdmissionPolicy '([^']+)' with binding '([^']+)' denied request: (.*)", re.S)
+_VAP_WARNING = re.compile(r"Validation failed for ValidatingAdmissionPolicy '([^']+)' with binding '([^']+)': (.*)",
+                          re.S)
+_CHECK_WORD = re.compile("(?<![A-Za-z0-9_])(" + "|".join(sorted(CHECKS, key=len, reverse=True)) + ")(?![A-Za-z0-9_])")
+_LEADING_CHECK = re.compile(r"\s*\[?(" + "|".join(sorted(CHECKS, key=len, reverse=True)) + r")\]?:")
+_NORMALISED = {c: re.sub(r"[^a-z0-9]", "", c.lower()) for c in CHECKS}
+
+
+@dataclasses.dataclass(frozen=True)
+class PolicyAnswer:
+    """One ValidatingAdmissionPolicy's failed validation, as a denial, a warning or an audit annotation entry."""
+
+    policy: str
+    binding: str
+    message: str
+    actions: tuple[str, ...] = ()   #: the binding's validationActions (audit annotation entries only)
+
+    @property
+    def checks(self) -> tuple[str, ...]:
+        return named_checks(self.message, self.policy)
+
+
+def named_checks(message: str, policy: str = "") -> tuple[str, ...]:
+    """The check id ``message`` starts with (``<id>: ...``); else the ids it names as whole words (in order,
+    distinct); else those the policy's name spells."""
+    lead = _LEADING_CHECK.match(message or "")
+    if lead:
+        return (lead.group(1),)
+    found = list(dict.fromkeys(_CHECK_WORD.findall(message or "")))
+    if found or not policy:
+        return tuple(found)
+    name = re.sub(r"[^a-z0-9]", "", policy.lower())
+    spelt = [c for c, n in _NORMALISED.items() if n in name]
+    return tuple(c for c in spelt if not any(o != c and _NORMALISED[c] in _NORMALISED[o] for o in spelt))
+
+
+def vap_denial(message: str) -> PolicyAnswer | None:
+    """The ValidatingAdmissionPolicy denial a Status message is (from its first character), else ``None``."""
+    m = _VAP_DENIAL.match(message or "")
+    return PolicyAnswer(m.group(1), m.group(2), m.group(3)) if m else None
+
+
+def vap_warning(text: str) -> PolicyAnswer | None:
+    """The ValidatingAdmissionPolicy ``Warn`` warning ``text`` is (a raw header value is unquoted first), else ``None``."""
+    unquoted, _ = unquote_warning_header(text or "")
+    m = _VAP_WARNING.match(unquoted)
+    return PolicyAnswer(m.group(1), m.group(2), m.group(3)) if m else None
+
+
+def vap_audit_failures(value: str | None) -> list[PolicyAnswer]:
+    """The entries of a ``validation_failure`` audit annotation (malformed text: none)."""
+    try:
+        entries = json.loads(value) if value else []
+    except ValueError:
+        return []
+    return [PolicyAnswer(str(e.get("policy", "")), str(e.get("binding", "")), str(e.get("message", "")),
+                         tuple(str(a) for a in e.get("validationActions") or ()))
+            for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []

@@ -1,6 +1,6 @@
-"""Where the shipped data lives: the attack corpus, the control plane's Go module, the JSON Schemas.
+"""Where the shipped data lives: the attack corpus, the control plane's Go module, the policy sets, the JSON Schemas.
 
-A wheel carries ``scenarios/`` and ``controlplane/`` as package data under ``harness/_data/``
+A wheel carries ``scenarios/``, ``controlplane/`` and ``policies/`` as package data under ``harness/_data/``
 (``setup.py`` copies them at build time); a checkout or an editable install reads them from the
 repository root. Every module asks here, never ``Path(__file__).parents[n]``.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["corpus_dir", "go_module_dir", "schema_path"]
+__all__ = ["corpus_dir", "go_module_dir", "policies_dir", "schema_path"]
 
 _PACKAGE = Path(__file__).resolve().parents[1]
 _DATA = _PACKAGE / "_data"
@@ -32,6 +32,11 @@ def corpus_dir() -> Path:
 def go_module_dir() -> Path:
     """The Go module pinning kube-apiserver, kube-controller-manager and etcd (``controlplane/``)."""
     return _find("controlplane")
+
+
+def policies_dir() -> Path:
+    """The policy sets the project ships (``policies/``: ``policies/vap/`` is the PSS-in-CEL set)."""
+    return _find("policies")
 
 
 def schema_path(name: str) -> Path:

@@ -12,6 +12,7 @@ import uuid
 
 from harness.core.kinds import KIND_NAMES
 from harness.core.model import Level, Mode, PolicyVersion
+from harness.core.shard import Shard
 
 __all__ = ["HarnessConfig", "standalone"]
 
@@ -19,7 +20,7 @@ __all__ = ["HarnessConfig", "standalone"]
 class HarnessConfig:
     """Resolved settings of one run."""
 
-    kubeconfig: str | None           #: None: start the embedded control plane
+    kubeconfig: str | None           #: None: in-cluster (``in_cluster``) or start the embedded control plane
     context: str | None
     k8s_version: str | None
     levels: tuple[Level, ...]
@@ -35,10 +36,21 @@ class HarnessConfig:
     run_id: str
     sweep_after_minutes: int
     sources: dict[str, str]          #: where each non-default value came from
+    shard: Shard | None = None       #: run only the items of this shard (--psa-shard I/N, or an Indexed Job's index)
+    in_cluster: dict | None = None   #: no kubeconfig, running in a pod: ``harness.cluster.incluster.InCluster`` fields
+    metrics_file: str | None = None  #: Prometheus textfile written at the end of the run
+    pushgateway: str | None = None   #: Pushgateway URL the run's metrics are pushed to at the end
+    engine: str = "podsecurity"      #: the admission engine under test (--psa-engine; harness.core.engines)
+    vap_binding_selector: str | None = None  #: --vap-binding-selector: the user's VAP set's labels; None: the project's
 
     @property
     def embedded(self) -> bool:
-        return self.kubeconfig is None
+        return self.kubeconfig is None and self.in_cluster is None
+
+    @property
+    def target_kind(self) -> str:
+        """``embedded``, ``in-cluster`` or ``external`` (a kubeconfig): the evidence's ``run.target``."""
+        return "external" if self.kubeconfig else "in-cluster" if self.in_cluster else "embedded"
 
 
 def standalone(**overrides) -> HarnessConfig:

@@ -20,6 +20,16 @@ reason, and so never ``invalid``), an admission webhook, a ResourceQuota, a Limi
 ServiceAccount or NamespaceLifecycle admission plugins, authentication. True validation failures
 (``Pod "x" is invalid: ...``) stay ``invalid``.
 
+With ``--psa-engine vap`` the engine under test is a ValidatingAdmissionPolicy set
+(``harness.core.engines``): ``observe_vap`` makes a denial by one of the set's policies ``denied``
+(whatever its HTTP status: 422 ``Invalid`` by default, 403 with ``reason: Forbidden``), its checks
+read from the policy's message (``harness.core.messages.named_checks``) and marked ``partial``, since
+the API server names only the first denying policy; ``attach_audit_vap`` completes them from the
+audit event's ``validation_failure`` entries of Deny bindings, and reads the Audit-only entries as
+the audit-mode answer. The set's ``Validation failed for ValidatingAdmissionPolicy ...`` warnings
+are its warn answer. A PodSecurity denial, or a policy outside the set, is then ``denied-other``;
+validation failures stay ``invalid``.
+
 May import: ``harness.core`` (answers, expectations, messages, model).
 """
 
@@ -30,12 +40,13 @@ import re
 
 from harness.core.answers import Response
 from harness.core.expectations import Expectation, Policy
-from harness.core.messages import (TRUNCATION_RUNES, TRUNCATION_TOTAL_RUNES, ParsedViolation, parse_checks,
-                                   podsecurity_denial, podsecurity_warning)
+from harness.core.messages import (TRUNCATION_RUNES, TRUNCATION_TOTAL_RUNES, VAP_VALIDATION_FAILURE, ParsedViolation,
+                                   PolicyAnswer, parse_checks, podsecurity_denial, podsecurity_warning,
+                                   unquote_warning_header, vap_audit_failures, vap_denial, vap_warning)
 from harness.core.model import Outcome
 
-__all__ = ["Observation", "ParsedViolation", "Verdict", "attach_audit", "judge", "observe", "parse_checks",
-           "refused_by"]
+__all__ = ["Observation", "ParsedViolation", "Verdict", "attach_audit", "attach_audit_vap", "judge", "observe",
+           "observe_vap", "parse_checks", "refused_by"]
 
 AUDIT_VIOLATIONS = "pod-security.kubernetes.io/audit-violations"
 ENFORCE_POLICY = "pod-security.kubernetes.io/enforce-policy"
@@ -81,8 +92,12 @@ class Observation:
 
     def to_dict(self) -> dict:
         def pv(v: ParsedViolation | None):
-            return None if v is None else {"policy": v.policy, "checks": sorted(v.checks),
-                                           "unknown": list(v.unknown), "truncated": v.truncated}
+            if v is None:
+                return None
+            out = {"policy": v.policy, "checks": sorted(v.checks), "unknown": list(v.unknown), "truncated": v.truncated}
+            if v.partial:
+                out["partial"] = True
+            return out
         return {"outcome": self.outcome.value, "status": self.status, "message": self.message,
                 "warnings": self.warnings, "checks": sorted(self.checks), "violation": pv(self.violation),
                 "audit_id": self.audit_id, "audit_annotations": self.audit_annotations,
@@ -165,6 +180,75 @@ def attach_audit(obs: Observation, event: dict | None, server_minor: int) -> Non
     obs.outcome, obs.violation, obs.denied_by = Outcome.DENIED_OTHER, None, "unknown (not PodSecurity)"
 
 
+# -- a ValidatingAdmissionPolicy set as the engine under test (--psa-engine vap) ---------------------------------
+
+def _vap_violation(policy: Policy, answers: list[PolicyAnswer], *, partial: bool = False,
+                   truncated: bool = False) -> ParsedViolation:
+    """The checks ``answers`` name, as the namespace's policy: policies whose message names no check are ``unknown``."""
+    checks = [c for a in answers for c in a.checks]
+    unknown = tuple(dict.fromkeys(f"{a.policy}: {a.message}" for a in answers if not a.checks))
+    return ParsedViolation(f"{policy.level}:{policy.version}", frozenset(checks), unknown, truncated, partial=partial)
+
+
+def _vap_name(a: PolicyAnswer) -> str:
+    return f"ValidatingAdmissionPolicy '{a.policy}' (binding '{a.binding}')"
+
+
+def observe_vap(resp: Response, server_minor: int, policy: Policy, owns=lambda name: True) -> Observation:
+    """Classify an answer with a ValidatingAdmissionPolicy set as the engine under test (see the module docstring).
+
+    ``policy``: the namespace's; ``owns(policy_name)``: whether a policy belongs to the set.
+    """
+    if resp.status == 0:
+        return Observation(Outcome.ERROR, 0, resp.message, audit_id=resp.audit_id)
+    warned = [(a, unquote_warning_header(w)[0]) for a, w in ((vap_warning(w), w) for w in resp.warnings)
+              if a is not None and owns(a.policy)]
+    # kube-apiserver cuts every warning to 256 runes once a response's warnings pass 4096, and drops those that
+    # come after 4096 runes are written (pkg/endpoints/filters/warning.go): some of the set's may be missing
+    cut = any(len(text) == TRUNCATION_RUNES for _, text in warned) or \
+        sum(len(unquote_warning_header(w)[0]) for w in resp.warnings) >= TRUNCATION_TOTAL_RUNES
+    psa = next((v for v in (podsecurity_warning(w, server_minor) for w in resp.warnings) if v), None)
+    note = ("PodSecurity warned too (the namespace should be PodSecurity-privileged under --psa-engine vap): "
+            f"{psa.policy}" if psa else "")
+    if resp.ok:
+        violation = _vap_violation(policy, [a for a, _ in warned], truncated=cut) if warned else None
+        return Observation(Outcome.WARNED if violation else Outcome.ADMITTED, resp.status, "", list(resp.warnings),
+                           violation, resp.audit_id, attribution=note)
+    message = resp.message or (resp.body if isinstance(resp.body, str) else "")
+    denial = vap_denial(message)
+    if denial is not None and owns(denial.policy):
+        return Observation(Outcome.DENIED, resp.status, message, list(resp.warnings),
+                           _vap_violation(policy, [denial], partial=True), resp.audit_id, denied_by=_vap_name(denial))
+    obs = observe(resp, server_minor)
+    if obs.outcome is Outcome.DENIED:  # PodSecurity's own denial: not the engine under test
+        obs.outcome, obs.violation = Outcome.DENIED_OTHER, None
+        obs.attribution = ("PodSecurity refused it, not the ValidatingAdmissionPolicy set under test (under "
+                           "--psa-engine vap the namespace should be PodSecurity-privileged)")
+    elif denial is not None:
+        obs.attribution = "; ".join(filter(None, ["a ValidatingAdmissionPolicy outside the set under test",
+                                                  obs.attribution]))
+    return obs
+
+
+def attach_audit_vap(obs: Observation, event: dict | None, server_minor: int, policy: Policy,
+                     owns=lambda name: True) -> None:
+    """Read the set's ``validation_failure`` audit entries: Audit-only bindings are the audit-mode answer; the
+    entries of Deny bindings complete a denial, which names the first denying policy only."""
+    annotations = (event or {}).get("annotations") or {}
+    obs.audit_annotations = {k: v for k, v in annotations.items()
+                             if k.startswith(("pod-security.", "validation.policy.admission.k8s.io/"))}
+    entries = [e for e in vap_audit_failures(annotations.get(VAP_VALIDATION_FAILURE)) if owns(e.policy)]
+    audited = [e for e in entries if "Audit" in e.actions and "Deny" not in e.actions]
+    obs.audit_violation = _vap_violation(policy, audited) if audited else None
+    if event is None or obs.outcome is not Outcome.DENIED or obs.violation is None:
+        return
+    denial = vap_denial(obs.message)
+    denied = [e for e in entries if "Deny" in e.actions]
+    complete = denial is not None and any((e.policy, e.binding) == (denial.policy, denial.binding) for e in denied)
+    if denied:
+        obs.violation = _vap_violation(policy, [*([denial] if denial else []), *denied], partial=not complete)
+
+
 @dataclasses.dataclass(frozen=True)
 class Verdict:
     """Pass or fail, with every reason it failed."""
@@ -202,7 +286,15 @@ def judge(expectation: Expectation, obs: Observation, policy: Policy, *, audit_o
         unknown = [u for u in v.unknown if u != v.cut_reason]
         if unknown:
             problems.append(f"unrecognised reason(s) {unknown}")
-        problems += _check_diff(str(obs.outcome), expectation.checks, v.checks)
+        if v.partial:  # a ValidatingAdmissionPolicy denial without its audit event names one failing check
+            got = v.checks
+            if got - expectation.checks:
+                problems.append(f"{obs.outcome}: unexpected check(s) {', '.join(sorted(got - expectation.checks))}")
+            if problems:
+                problems.append("note: a ValidatingAdmissionPolicy denial names only the first denying policy; "
+                                "the others are in the audit event's validation_failure annotation (not read)")
+        else:
+            problems += _check_diff(str(obs.outcome), expectation.checks, v.checks)
         if problems and v.truncated:
             problems.append(f"note: the server cut this warning to {TRUNCATION_RUNES} runes (a response's warnings "
                             f"passed {TRUNCATION_TOTAL_RUNES}): checks after the cut are not visible"

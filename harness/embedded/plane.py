@@ -227,6 +227,49 @@ class EmbeddedCluster:
         _live.discard(self)
         self._restore_signal_handler()
 
+    def stop_apiserver(self, grace: float = 2.0) -> None:
+        """Stop kube-apiserver alone (etcd, its data and the controller manager keep running).
+
+        SIGTERM, then SIGKILL after ``grace`` seconds: kube-apiserver v1.37 stops listening at once
+        on SIGTERM but takes over 20 s to exit while clients hold watches.
+        """
+        self._stop_one("kube-apiserver", grace)
+
+    def start_apiserver(self) -> None:
+        """Start kube-apiserver again on the same port and etcd (after ``stop_apiserver``); wait until ready."""
+        if "kube-apiserver" in self._procs:
+            raise ControlPlaneError("kube-apiserver is already running")
+        if "etcd" not in self._procs:
+            raise ControlPlaneError("the cluster has not been started")
+        try:
+            self._start_apiserver()
+        except _PortClash:
+            raise ControlPlaneError(f"kube-apiserver could not listen on its port {self.ports['apiserver']} again: "
+                                    "another process took it meanwhile") from None
+
+    def restart_apiserver(self, *, defaults: PodSecurityDefaults | None = None,
+                          exemptions: Exemptions | None = None, pod_security: bool | None = None,
+                          down_for: float = 0.0, grace: float = 2.0) -> float:
+        """Restart kube-apiserver alone with a changed AdmissionConfiguration, keeping etcd and its data.
+
+        ``defaults``/``exemptions``/``pod_security`` replace the current ones (None: unchanged);
+        the server is down for at least ``down_for`` seconds. Returns the wall-clock time
+        (``time.time()``) at which the new kube-apiserver process was started.
+        """
+        self.stop_apiserver(grace)
+        if defaults is not None:
+            self.defaults = defaults
+        if exemptions is not None:
+            self.exemptions = exemptions
+        if pod_security is not None:
+            self.pod_security = pod_security
+        (self._path("admission.yaml")).write_text(yaml.safe_dump(self._admission_config(), sort_keys=False))
+        if down_for > 0:
+            threading.Event().wait(down_for)
+        started = time.time()
+        self.start_apiserver()
+        return started
+
     def get(self, path: str, identity: str = "admin", timeout: float = 5.0) -> tuple[int, str]:
         """A raw authenticated GET (for readiness and diagnostics): ``(status, body)``."""
         req = urllib.request.Request(self.server + path,
@@ -327,6 +370,27 @@ class EmbeddedCluster:
             f"--initial-cluster=default={peer_url}", "--log-level=warn",
         ])
         self._wait("etcd", lambda: _http_ok(f"{etcd_url}/health"), 30)
+        self._start_apiserver()
+        if self.controller_manager:
+            self._spawn("kube-controller-manager", [
+                str(b.kube_controller_manager),
+                f"--kubeconfig={wd / 'controller-manager.kubeconfig'}",
+                f"--authentication-kubeconfig={wd / 'controller-manager.kubeconfig'}",
+                f"--authorization-kubeconfig={wd / 'controller-manager.kubeconfig'}",
+                "--bind-address=127.0.0.1", f"--secure-port={p['controller-manager']}",
+                f"--cert-dir={wd / 'kcm-certs'}", "--leader-elect=false",
+                "--use-service-account-credentials=true",
+                f"--service-account-private-key-file={wd / 'pki/sa.key'}",
+                f"--root-ca-file={wd / 'pki/ca.crt'}",
+                "--profiling=false",
+            ])
+            self._wait("kube-controller-manager",
+                       lambda: self._quiet_get("/api/v1/namespaces/default/serviceaccounts/default")[0] == 200,
+                       self.ready_timeout)
+
+    def _start_apiserver(self) -> None:
+        wd, p, b = self.workdir, self.ports, self.binaries
+        etcd_url = self.etcd_url
         plugins = ["--enable-admission-plugins=PodSecurity"] if self.pod_security else \
             ["--disable-admission-plugins=PodSecurity"]
         self._spawn("kube-apiserver", [
@@ -351,22 +415,6 @@ class EmbeddedCluster:
         ])
         self._wait("kube-apiserver", lambda: self._quiet_get("/readyz")[0] == 200, self.ready_timeout,
                    diagnose=lambda: self._quiet_get("/readyz?verbose")[1])
-        if self.controller_manager:
-            self._spawn("kube-controller-manager", [
-                str(b.kube_controller_manager),
-                f"--kubeconfig={wd / 'controller-manager.kubeconfig'}",
-                f"--authentication-kubeconfig={wd / 'controller-manager.kubeconfig'}",
-                f"--authorization-kubeconfig={wd / 'controller-manager.kubeconfig'}",
-                "--bind-address=127.0.0.1", f"--secure-port={p['controller-manager']}",
-                f"--cert-dir={wd / 'kcm-certs'}", "--leader-elect=false",
-                "--use-service-account-credentials=true",
-                f"--service-account-private-key-file={wd / 'pki/sa.key'}",
-                f"--root-ca-file={wd / 'pki/ca.crt'}",
-                "--profiling=false",
-            ])
-            self._wait("kube-controller-manager",
-                       lambda: self._quiet_get("/api/v1/namespaces/default/serviceaccounts/default")[0] == 200,
-                       self.ready_timeout)
 
     def _quiet_get(self, path: str) -> tuple[int, str]:
         try:
@@ -402,19 +450,23 @@ class EmbeddedCluster:
             return "(no log)"
         return "\n".join(text.splitlines()[-lines:])
 
+    def _stop_one(self, name: str, grace: float = 15.0) -> None:
+        proc = self._procs.pop(name, None)
+        if proc is None or proc.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            proc.terminate()
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            proc.wait(timeout=5)
+
     def _stop_processes(self) -> None:
         # reverse start order: the controller manager and API server before etcd
         for name in reversed(list(self._procs)):
-            proc = self._procs[name]
-            if proc.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    proc.terminate()
-                try:
-                    proc.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    with contextlib.suppress(ProcessLookupError):
-                        proc.kill()
-                    proc.wait(timeout=5)
+            self._stop_one(name)
         self._procs.clear()
 
     # -- signals ----------------------------------------------------------------------

@@ -1,10 +1,13 @@
 """``python -m harness.fuzz``: the nightly differential fuzz run (``harness.fuzz.driver.main``).
 
-May import: ``harness.fuzz.driver``.
+``--target vap`` holds the PSS-in-CEL ValidatingAdmissionPolicy set to PodSecurity (``harness.fuzz.vap``).
+
+May import: ``harness.fuzz.driver`` and ``harness.fuzz.vap``.
 """
 
 import sys
 
 from harness.fuzz.driver import main
+from harness.fuzz.vap import run_vap
 
-sys.exit(main())
+sys.exit(main(targets={"vap": run_vap}))

@@ -153,6 +153,9 @@ class Fuzzer:
         self.newest = min(self.server_minor, NEWEST)
         info = runtime.cluster.server_version()
         self.report = FuzzReport(server_version=info.get("gitVersion", "?"), seed=seed)
+        #: who disagrees, in a disagreement's first line (the VAP target: the set and PodSecurity)
+        self.sides = f"the evaluator and kube-apiserver {self.report.server_version}"
+        self.target = "evaluator"  #: the regression scenario's wording (``harness.fuzz.regressions``)
         self.regressions_dir = Path(regressions_dir) if regressions_dir else None
         self.progress = progress
         self.progress_every = progress_every
@@ -325,8 +328,7 @@ class Fuzzer:
                 regression, notes = self.write_regression(case, findings)
             except Exception as exc:  # the report must still show the disagreement
                 notes = [f"could not write the regression scenario: {type(exc).__name__}: {exc}"]
-        text = [f"the evaluator and kube-apiserver {self.report.server_version} disagree on {len(findings)} "
-                f"request(s) [{sig}]:"]
+        text = [f"{self.sides} disagree on {len(findings)} request(s) [{sig}]:"]
         text += [f.render() for f in findings]
         if case.mutations or case.ephemeral_mutations:
             text.append(f"  mutations: {list(case.mutations)}"
@@ -386,7 +388,7 @@ class Fuzzer:
     def write_regression(self, case: FuzzCase, findings: list[Finding]) -> tuple[Path, list[str]]:
         """Write the shrunk case as a scenario whose checks are what the server reports (``harness.fuzz.regressions``)."""
         return write_regression(case, findings, sweep=self.sweep, server_version=self.report.server_version,
-                                newest=self.newest, directory=self.regressions_dir)
+                                newest=self.newest, directory=self.regressions_dir, target=self.target)
 
     # -- hypothesis -------------------------------------------------------------------------------------------
 
@@ -450,12 +452,20 @@ def run(runtime, *, examples: int = 300, seed: int | None = None, regressions_di
     return fuzzer.report
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, targets: dict[str, Callable[..., FuzzReport]] | None = None) -> int:
+    """``python -m harness.fuzz``; ``targets``: further ``--target`` choices (name -> a ``run``-shaped function;
+    ``harness.fuzz.__main__`` adds ``vap``, ``harness.fuzz.vap.run_vap``)."""
+    targets = {"evaluator": run, **(targets or {})}
     ap = argparse.ArgumentParser(
         prog="python -m harness.fuzz",
-        description="Differential fuzzing of the offline PodSecurity evaluator against a real kube-apiserver "
-                    "(an embedded control plane unless --kubeconfig is given). Exit 0: no disagreement; 1: at "
-                    "least one (each shrunk and written as a regression scenario); 2: the run could not complete.")
+        description="Differential fuzzing against a real kube-apiserver (an embedded control plane unless "
+                    "--kubeconfig is given): of the offline PodSecurity evaluator (--target evaluator), or of the "
+                    "PSS-in-CEL ValidatingAdmissionPolicy set against PodSecurity (--target vap). Exit 0: no "
+                    "disagreement; 1: at least one (each shrunk and written as a regression scenario); 2: the run "
+                    "could not complete.")
+    ap.add_argument("--target", choices=sorted(targets), default="evaluator",
+                    help="what is held to the server: 'evaluator' (the offline evaluator vs PodSecurity, at many "
+                         "policy versions) or 'vap' (policies/vap/, installed for the run, vs PodSecurity at latest)")
     ap.add_argument("--examples", type=int, default=5000, help="examples to generate (default 5000)")
     ap.add_argument("--seed", type=int, default=None, help="Hypothesis seed (default: random, printed)")
     ap.add_argument("--k8s-version", metavar="V", help="embedded control plane version, e.g. 1.34 (default: the project's)")
@@ -482,14 +492,14 @@ def main(argv: list[str] | None = None) -> int:
     say = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
     regressions = None if args.regressions == "none" else Path(args.regressions)
     families = [f.strip() for f in args.families.split(",")] if args.families else None
-    say(f"differential fuzz: {args.examples} examples, seed {seed}")
+    say(f"differential fuzz ({args.target}): {args.examples} examples, seed {seed}")
     try:
         with open_runtime(kubeconfig=args.kubeconfig, context=args.context, k8s_version=args.k8s_version,
                           progress=say) as runtime:
             runtime.concurrency = args.concurrency
-            report = run(runtime, examples=args.examples, seed=seed, regressions_dir=regressions, families=families,
-                         database=args.database, workloads=not args.no_workloads,
-                         ephemeral=not args.no_ephemeral, progress=say)
+            report = targets[args.target](runtime, examples=args.examples, seed=seed, regressions_dir=regressions,
+                                          families=families, database=args.database, workloads=not args.no_workloads,
+                                          ephemeral=not args.no_ephemeral, progress=say)
     except Exception as exc:
         say(f"error: {type(exc).__name__}: {exc}")
         return 2

@@ -40,10 +40,21 @@ PSS_URL = "https://kubernetes.io/docs/concepts/security/pod-security-standards/"
 Sweep = Callable[[dict, "list | None", str], "dict[tuple[str, Level, int], frozenset[str] | None]"]
 
 
+#: target -> (what the regression is for, who disagreed, the two texts' names) in the scenario's text
+_WORDING = {
+    "evaluator": ("the offline evaluator", "the evaluator's prediction and the API server's answer", "Predicted",
+                  "Observed"),
+    "vap": ("the PSS-in-CEL ValidatingAdmissionPolicy set (policies/vap/)",
+            "PodSecurity's answer and the ValidatingAdmissionPolicy set's", "PodSecurity", "The set"),
+}
+
+
 def write_regression(case: FuzzCase, findings: list[Finding], *, sweep: Sweep, server_version: str, newest: int,
-                     directory: Path) -> tuple[Path, list[str]]:
+                     directory: Path, target: str = "evaluator") -> tuple[Path, list[str]]:
     """Write the shrunk ``case`` as a scenario under ``directory`` whose checks are what the server reports;
-    return its path and notes (what the scenario could not express, the catalog regenerated, ...)."""
+    return its path and notes (what the scenario could not express, the catalog regenerated, ...).
+    ``target``: which fuzz target found it (``evaluator`` or ``vap``; only the scenario's wording differs)."""
+    subject, differed, first, second = _WORDING[target]
     update = list(case.ephemeral) if findings[0].kind == "Pod/ephemeralcontainers" else None
     pod = copy.deepcopy(case.ephemeral_base if update else case.pod)
     kind = next((f.kind for f in findings if f.kind in WORKLOAD_KINDS), "Deployment")
@@ -61,9 +72,9 @@ def write_regression(case: FuzzCase, findings: list[Finding], *, sweep: Sweep, s
                 key=lambda lv: lv.rank, default=None)
     data: dict[str, Any] = {
         "title": f"Found by differential fuzzing: {f0.problem} ({f0.kind} at {f0.policy})",
-        "gain": ("Nothing by itself: this pod is a regression case for the offline evaluator, found by "
-                 "differential fuzzing (harness.fuzz), where the evaluator's prediction and the API server's "
-                 "answer differed. The checks below are what the server reports (the server is the arbiter)."),
+        "gain": (f"Nothing by itself: this pod is a regression case for {subject}, found by "
+                 f"differential fuzzing (harness.fuzz), where {differed} "
+                 "differed. The checks below are what the server reports (the server is the arbiter)."),
         "level": level.value if level else "none",
         "checks": declared,
         "severity": "low" if level else "info",
@@ -79,7 +90,7 @@ def write_regression(case: FuzzCase, findings: list[Finding], *, sweep: Sweep, s
     mutated = [repr(m) for m in (*case.mutations, *case.ephemeral_mutations)]
     data["description"] = (
         f"Seen at {f0.policy} on kube-apiserver {server_version} "
-        f"({f0.kind}, HTTP {f0.status}). Predicted: {f0.predicted or '(admitted)'} Observed: "
+        f"({f0.kind}, HTTP {f0.status}). {first}: {f0.predicted or '(admitted)'} {second}: "
         f"{f0.observed or '(admitted)'}. Mutations of the hardened base pod: {', '.join(mutated) or 'none'}. "
         f"Expected checks per version were read from the server at baseline and restricted, "
         f"v1.0 to v1.{newest}.")

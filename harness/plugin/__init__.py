@@ -4,13 +4,15 @@ May import everything but the CLI. Its modules: ``options`` (the one config obje
 and ini), ``collect`` (scenario files as items), ``session`` (per-process state: target, runtime,
 preflight), ``evidence`` (records written by hooks, never by tests; each run's own output
 directory), ``allure`` (labels and attachments), ``runstatus`` (passed, failed or incomplete, stated
-in every report and the exit status), ``summary`` (what the terminal says at the end) and
+in every report and the exit status), ``summary`` (what the terminal says at the end), ``status`` (how the session ended, for
+``pss-harness fleet``) and
 ``namespaces`` (the namespace sweep as items, ``--psa-namespaces``). Nothing here decides a verdict;
 that is ``harness.core``.
 
 Target: ``--kubeconfig``/``--context`` (or ``PSS_HARNESS_KUBECONFIG``) names an existing cluster;
-otherwise an embedded control plane is started once, in the controlling process, and shared
-with pytest-xdist workers. The preflight (version, identity, RBAC, enforcement canary) runs once
+otherwise, in a pod, the pod's ServiceAccount (in-cluster, ``harness.cluster.incluster``); otherwise
+an embedded control plane is started once, in the controlling process, and shared with
+pytest-xdist workers. The preflight (version, identity, RBAC, enforcement canary) runs once
 before any item; a failure stops the session with the reason and the fix.
 """
 
@@ -21,11 +23,11 @@ from pathlib import Path
 
 import pytest
 
+from harness.cluster.incluster import InCluster
 from harness.core.errors import HarnessError
 from harness.core.settings import HarnessConfig
 from harness.plugin import allure as allure_labels
-from harness.plugin import evidence
-from harness.plugin import gcpolicy
+from harness.plugin import evidence, gcpolicy, status
 from harness.plugin.collect import ScenarioFile, ScenarioItem, is_scenario_file
 from harness.plugin.options import add_options, get_config, reports_dir
 from harness.plugin.runstatus import RunTracker, tracker_of
@@ -97,17 +99,25 @@ _ROOTS = pytest.StashKey[tuple]()
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector):
-    if is_scenario_file(file_path.resolve(), _scenario_roots(parent.config)):
+    from harness.plugin.namespaces import policy_path
+
+    resolved = file_path.resolve()
+    if resolved == policy_path(parent.config):  # the namespace sweep's policy file is its own kind of item
+        return None
+    if is_scenario_file(resolved, _scenario_roots(parent.config)):
         return ScenarioFile.from_parent(parent, path=file_path)
     return None
 
 
 def _args_have_scenarios(config: pytest.Config) -> bool:
+    from harness.plugin.namespaces import policy_path
+
+    roots, policy = _scenario_roots(config), policy_path(config)
     for arg in config.args:
-        path = Path(arg.split("::")[0])
-        if path.is_file() and is_scenario_file(path):
+        path = Path(arg.split("::")[0]).resolve()
+        if path.is_file() and path != policy and is_scenario_file(path, roots):
             return True
-        if path.is_dir() and any(is_scenario_file(p) for p in path.rglob("*.y*ml")):
+        if path.is_dir() and any(p != policy and is_scenario_file(p, roots) for p in path.rglob("*.y*ml")):
             return True
     return False
 
@@ -175,10 +185,52 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         prepare(config)
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list) -> None:
+    """``--psa-shard I/N`` (or an Indexed Job's index): keep the items of shard I, deselect the others.
+
+    Every process filters alike (the hash of the node id, ``harness.core.shard``), so the
+    pytest-xdist workers agree on the collection. The deselected items are reported as such.
+    """
+    shard = get_config(config).shard
+    if shard is None:
+        return
+    kept, dropped = [], []
+    for item in items:
+        (kept if shard.owns(item.nodeid) else dropped).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+    config.stash[_SHARD_DROPPED] = sum(isinstance(i, ScenarioItem) for i in dropped)
+
+
+_SHARD_DROPPED = pytest.StashKey[int]()
+
+
+def _empty_shard(config: pytest.Config, items: list) -> bool:
+    """This shard holds no scenario item although the run does: its (empty) bundle still says it ran.
+
+    Under pytest-xdist the controller does not collect: its workers tell it (``workeroutput``).
+    """
+    if config.stash.get(_SHARD_EMPTY_WORKERS, False):
+        return True
+    return bool(config.stash.get(_SHARD_DROPPED, 0)) and not any(isinstance(i, ScenarioItem) for i in items)
+
+
+_SHARD_EMPTY_WORKERS = pytest.StashKey[bool]()
+
+
+@pytest.hookimpl(optionalhook=True)  # pytest-xdist's hook, in the controller
+def pytest_testnodedown(node, error) -> None:
+    if getattr(node, "workeroutput", {}).get("psa_shard_empty"):
+        node.config.stash[_SHARD_EMPTY_WORKERS] = True
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Without xdist: start the target and run the preflight once the selection holds a scenario item.
 
     Every process: a large collection is frozen out of the garbage collector's scans (``gcpolicy``).
+    An empty shard prepares too, so that every shard of a run leaves a bundle for ``report merge``.
     """
     config = session.config
     if not config.option.collectonly:
@@ -187,7 +239,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         return
     if session.testsfailed and not config.option.continue_on_collection_errors:
         return  # pytest stops on the collection errors; no cluster needed to report them
-    if any(isinstance(item, ScenarioItem) for item in session.items):
+    if any(isinstance(item, ScenarioItem) for item in session.items) or _empty_shard(config, session.items):
         prepare(config)
 
 
@@ -211,12 +263,16 @@ def pytest_configure_node(node) -> None:
 def pytest_report_header(config: pytest.Config) -> list[str]:
     cfg: HarnessConfig = get_config(config)
     where = f"kubeconfig {cfg.kubeconfig} ({cfg.sources.get('kubeconfig')})" if cfg.kubeconfig else \
-        "embedded control plane (no --kubeconfig)"
+        InCluster.from_dict(cfg.in_cluster).describe() if cfg.in_cluster else "embedded control plane (no --kubeconfig)"
     versions = ",".join(map(str, cfg.versions)) if cfg.versions else "auto (latest + declared boundaries)"
+    engine = getattr(cfg, "engine", "podsecurity")
+    held = "" if engine == "podsecurity" else \
+        f"; engine vap ({'your set: ' + cfg.vap_binding_selector if cfg.vap_binding_selector else 'policies/vap/'})"
     return [f"pss-harness: target {where}; run {cfg.run_id}; "
-            f"{'LIVE objects' if cfg.live else 'server-side dry-run'}",
+            f"{'LIVE objects' if cfg.live else 'server-side dry-run'}{held}",
             f"pss-harness: levels {','.join(map(str, cfg.levels))}; modes {','.join(map(str, cfg.modes))}; "
-            f"versions {versions}; kinds {len(cfg.kinds)}"]
+            f"versions {versions}; kinds {len(cfg.kinds)}"
+            + (f"; shard {cfg.shard} ({cfg.sources.get('shard')})" if cfg.shard else "")]
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -255,12 +311,19 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
     state = config.stash.get(STATE, None)
     if state is None:
         return
+    if is_worker(config):
+        config.workeroutput["psa_shard_empty"] = _empty_shard(config, session.items)
+    elif exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED and _empty_shard(config, session.items):
+        session.exitstatus = exitstatus = pytest.ExitCode.OK  # an empty shard did all it had to
     evidence.close_records(config)
+    results = None
     if not is_worker(config) and state.runtime is not None:
         tracker = tracker_of(config)
         # session.exitstatus: the run tracker (tryfirst) may have raised it for an incomplete run
-        evidence.finish_run(config, state, session.exitstatus, tracker.status if tracker else None)
+        results = evidence.finish_run(config, state, session.exitstatus, tracker.status if tracker else None)
     shutdown(config)
+    if not is_worker(config):
+        status.write(config, exitstatus, get_config(config).run_id, results.parent if results else None)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:

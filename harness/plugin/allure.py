@@ -143,7 +143,7 @@ def _text(obj) -> str:
     return yaml.dump(obj, Dumper=_DUMPER, sort_keys=False, default_flow_style=False, allow_unicode=True)
 
 
-def plan(record: dict) -> list[tuple]:
+def plan(record: dict, engine: str = "podsecurity") -> list[tuple]:
     """What an item's Allure result gets from its record, as the ``allure.dynamic`` calls that would add it.
 
     Each entry is ``(call, args)``: ``("label", (type, value, ...))``, ``("parameter", (name, value))``,
@@ -161,6 +161,7 @@ def plan(record: dict) -> list[tuple]:
     if tags:
         out.append(("label", (LabelType.TAG, *tags)))
     out.append(("label", (LabelType.SEVERITY, SEVERITIES.get(record.get("severity"), "normal"))))
+    out.append(("label", ("engine", engine)))  # a label, not a parameter: parameters change history ids
     out.append(("parameter", ("kind", record["kind"])))
     out += [("parameter", (name, pol[name])) for name in ("level", "mode", "version")]
     out.append(("title", (f"{record['scenario']} as {record['kind']} in {pol['level']}/{pol['mode']}/{pol['version']}",)))
@@ -231,6 +232,12 @@ def _listener_only(listener) -> bool:
     return all([impl.plugin for impl in getattr(hooks, name).get_hookimpls()] == [listener] for name in _DYNAMIC_HOOKS)
 
 
+def _engine(config) -> str:
+    from harness.plugin.options import get_config
+
+    return getattr(get_config(config), "engine", "podsecurity")
+
+
 def annotate(item, record: dict) -> None:
     """Label the running item and attach its evidence (no-op without ``--alluredir``)."""
     if not enabled(item.config):
@@ -239,7 +246,7 @@ def annotate(item, record: dict) -> None:
 
     _install_redaction()
     attach = _Attachments.of(item.config)
-    steps = plan(record)
+    steps = plan(record, _engine(item.config))
     test = attach.current_test()
     if test is not None and attach.direct:
         apply_to_result(test, steps, item.config)
@@ -370,6 +377,7 @@ def write_environment(alluredir: str | Path, run: dict) -> None:
         "cluster_fingerprint": run.get("cluster_fingerprint"), "target": run.get("target"),
         "runner_identity": ident.get("username"), "harness_version": run.get("harness_version"),
         "corpus_sha256": run.get("corpus_sha256"), "started": run.get("started"), "finished": run.get("finished"),
+        "engine": (run.get("engine") or {}).get("title"),
     }
     lines = [f"{k}={r.text(str(v)).replace(chr(10), ' ')}" for k, v in props.items() if v is not None]
     (directory / "environment.properties").write_text("\n".join(lines) + "\n")

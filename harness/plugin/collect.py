@@ -134,7 +134,7 @@ class ScenarioItem(pytest.Item):
     def runtest(self) -> None:
         self._ran = True
         rt = runtime_for(self.config)
-        self.expectation = expected(self.scenario, self.kind, self.policy, rt.server_minor)
+        self.expectation = expected(self.scenario, self.kind, self.policy, rt.expectation_minor)
         audit = self.policy.mode is Mode.AUDIT
         if audit and rt.audit is None:
             pytest.skip(f"{AUDIT_UNOBSERVED}: pass --audit-log FILE or '!COMMAND' "

@@ -195,7 +195,7 @@ def start_run(config: pytest.Config, cfg, state) -> None:
         "run_id": cfg.run_id,
         "started": _now(),
         "harness_version": harness.__version__,
-        "target": "embedded" if cfg.embedded else "external",
+        "target": cfg.target_kind,
         "server_version": pf.server_version,
         "cluster_fingerprint": embedded_fingerprint(state.embedded.version) if state.embedded else instance,
         "cluster_instance": instance,
@@ -203,7 +203,11 @@ def start_run(config: pytest.Config, cfg, state) -> None:
         "runner": _runner(),
         "embedded_k8s_version": state.embedded.version if state.embedded else None,
         "options": options,
+        "engine": state.runtime.engine.describe(),
     }
+    if cfg.shard is not None:  # harness.core.shard; report merge checks the shards cover the run
+        meta["shard"] = {"index": cfg.shard.index, "count": cfg.shard.count,
+                         "source": cfg.sources.get("shard", "command line")}
     config.stash[_META] = default_redactor().scrub(meta)
     _junit_suite_properties(config, config.stash[_META])
 
@@ -221,6 +225,10 @@ def _junit_suite_properties(config: pytest.Config, meta: dict) -> None:
         if meta.get(key):
             xml.add_global_property(f"pss-harness.{key}", meta[key])
     xml.add_global_property("pss-harness.identity", (meta.get("identity") or {}).get("username", ""))
+    engine = meta.get("engine") or {}
+    if engine:
+        xml.add_global_property("pss-harness.engine", engine["name"])
+        xml.add_global_property("pss-harness.engine_title", engine["title"])
 
 
 def record_item(item, report, runtime) -> None:
@@ -280,6 +288,7 @@ def record_item(item, report, runtime) -> None:
         ("http_status", obs.status if obs else ""),
         ("attack", ",".join(s.attack)), ("cis", ",".join(s.cis)),
         ("audit_id", obs.audit_id if obs else ""),
+        ("engine", getattr(cfg, "engine", "podsecurity")),
     ]
     allure_labels.annotate(item, record)
     _records_file(item.config, run_id).write(line + "\n")
@@ -342,7 +351,7 @@ def finish_run(config: pytest.Config, state, exitstatus, status: dict | None = N
     db = history_path(config)
     try:
         history.record_run(db, results)
-        snapshot = history.snapshot(db, meta["run_id"], meta["cluster_fingerprint"])
+        snapshot = history.snapshot(db, meta["run_id"], history.history_key(meta))
     except Exception as exc:  # the evidence matters more than its history: report and go on
         problems.append(f"could not update the history store {db}: {exc}")
     with store:
@@ -356,6 +365,7 @@ def finish_run(config: pytest.Config, state, exitstatus, status: dict | None = N
             history.set_bundle_digest(db, meta["run_id"], digest)
         except Exception:
             pass
+    _metrics(config, results)
     alluredir = getattr(config.option, "allure_report_dir", None)
     if alluredir:
         allure_labels.write_environment(alluredir, meta)
@@ -394,6 +404,33 @@ def _replace_link(link: Path, target: Path) -> None:
     tmp.unlink(missing_ok=True)
     os.symlink(target, tmp, target_is_directory=True)
     os.replace(tmp, link)
+
+
+def _metrics(config: pytest.Config, results: dict) -> None:
+    """Write/push the run's Prometheus metrics if ``--psa-metrics-file``/``--psa-pushgateway`` was given."""
+    from harness.core.errors import HarnessError
+    from harness.plugin.options import get_config
+
+    cfg = get_config(config)
+    if not cfg.metrics_file and not cfg.pushgateway:
+        return
+    from harness.reports import metrics
+
+    tr = config.pluginmanager.get_plugin("terminalreporter")
+    registry = metrics.corpus_registry(results, datetime.datetime.now(datetime.timezone.utc).timestamp())
+    try:
+        if cfg.metrics_file:
+            metrics.write_textfile(registry, cfg.metrics_file)
+        if cfg.pushgateway:
+            metrics.push(registry, cfg.pushgateway, "pss-harness-corpus")
+    except HarnessError as exc:  # the evidence is written; the metrics are a copy of it
+        if tr:
+            tr.write_line(f"pss-harness: metrics not written: {exc}", red=True)
+        return
+    if tr:
+        tr.write_line("pss-harness: metrics " + " and ".join(
+            ([f"in {cfg.metrics_file}"] if cfg.metrics_file else []) +
+            ([f"pushed to {cfg.pushgateway}"] if cfg.pushgateway else [])))
 
 
 def _sign(config: pytest.Config, directory: Path, meta: dict, problems: list[str]) -> str | None:

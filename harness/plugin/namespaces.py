@@ -24,7 +24,7 @@ import pytest
 from harness.core.errors import HarnessError
 from harness.plugin.evidence import evidence_dir, history_path
 from harness.plugin.options import get_config
-from harness.plugin.session import STATE, _start_target, is_worker
+from harness.plugin.session import STATE, _start_target, in_cluster_of, is_worker
 
 __all__ = ["NamespaceRuleItem", "NamespacesFile"]
 
@@ -78,7 +78,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     try:
         desired = load_namespace_policy(path)
         target = _start_target(config)
-        cluster = Cluster(target["kubeconfig"], target.get("context"))
+        cluster = Cluster(target["kubeconfig"], target.get("context"), in_cluster=in_cluster_of(target))
         try:
             audit = AuditSource(target["audit_log"]) if target.get("audit_log") else None
             result = sweep(cluster, audit=audit)
@@ -86,7 +86,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             cluster.close()
     except HarnessError as exc:
         pytest.exit(f"pss-harness: {exc}", returncode=3)
-    where = "embedded" if config.stash[STATE].embedded is not None else f"kubeconfig {target['kubeconfig']}"
+    where = "embedded" if config.stash[STATE].embedded is not None else cluster.describe()
     doc = default_redactor().scrub(document(result, desired, target=f"{where} (Kubernetes {result.server_version})"))
     out = evidence_dir(config, get_config(config).run_id)
     out.mkdir(parents=True, exist_ok=True)
@@ -103,6 +103,11 @@ def pytest_configure_node(node) -> None:
     config = node.config
     if config.stash.get(_DOC, None) is not None:
         node.workerinput["psa_namespaces_doc"] = str(evidence_dir(config, get_config(config).run_id) / DOC_FILE)
+
+
+def policy_path(config: pytest.Config) -> Path | None:
+    """The ``--psa-namespaces`` policy file of this run (collected here, never as a scenario)."""
+    return config.stash.get(_PATH, None)
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector):

@@ -20,16 +20,18 @@ import pytest
 
 from harness.core.errors import UsageError
 from harness.core.settings import HarnessConfig
-from harness.core.model import Level, Mode, PolicyVersion
+from harness.core.model import LATEST, Level, Mode, PolicyVersion
 from harness.core.kinds import KIND_NAMES
 from harness.core.model import DEFAULT_K8S_VERSION
+from harness.core.shard import Shard, from_environment
 
 __all__ = ["REPORTS_DEFAULT", "add_options", "get_config", "reports_dir"]
 
 # name: (cli flag, help, default)
 _OPTIONS: dict[str, tuple[str, str, str | None]] = {
     "kubeconfig": ("--kubeconfig", "kubeconfig of an existing cluster to test; without it (and without "
-                   "PSS_HARNESS_KUBECONFIG) an embedded control plane is started", None),
+                   "PSS_HARNESS_KUBECONFIG): in a pod, its ServiceAccount (in-cluster; PSS_HARNESS_IN_CLUSTER=0 "
+                   "turns that off), else an embedded control plane is started", None),
     "context": ("--context", "kubeconfig context to use (default: its current context)", None),
     "k8s_version": ("--k8s-version", f"Kubernetes version of the embedded control plane (default {DEFAULT_K8S_VERSION})", None),
     "levels": ("--psa-levels", "comma-separated levels to test (privileged is the control level)",
@@ -49,9 +51,25 @@ _OPTIONS: dict[str, tuple[str, str, str | None]] = {
     "sign_key": ("--psa-sign-key", "Ed25519 private key FILE (PEM, PKCS8) to sign the evidence bundle with: an "
                  "in-toto statement over every file in a DSSE envelope (bundle.intoto.jsonl), checked by "
                  "pss-harness report verify DIR --key PUB; pss-harness report keygen OUT makes a key pair", None),
+    "metrics_file": ("--psa-metrics-file", "write the run's Prometheus metrics (outcomes per check x level x mode x "
+                     "kind) to FILE at the end, in the node-exporter textfile format", None),
+    "pushgateway": ("--psa-pushgateway", "push the run's Prometheus metrics to this Pushgateway URL at the end "
+                    "(job pss-harness-corpus)", None),
     "run_id": ("--psa-run-id", "identifier of this run (default: random)", None),
     "sweep_after": ("--psa-sweep-after", "delete namespaces left by crashed runs when older than this many "
                     "minutes", "60"),
+    "shard": ("--psa-shard", "run only shard INDEX/COUNT of the items (0-based; an item's shard is the SHA-256 of its "
+              "node id modulo COUNT, the same on every run); the rest are deselected. Without it, a pod of an "
+              "Indexed Job runs shard $JOB_COMPLETION_INDEX/$PSS_HARNESS_SHARDS; join the shards' bundles with "
+              "pss-harness report merge", None),
+    "engine": ("--psa-engine", "the admission engine the corpus is held to: 'podsecurity' (the built-in PodSecurity "
+               "plugin) or 'vap' (ValidatingAdmissionPolicies: the project's PSS-in-CEL set, installed for the run, "
+               "or your own with --vap-binding-selector); namespaces are then labelled PodSecurity-privileged and "
+               "for the set's bindings", "podsecurity"),
+    "vap_binding_selector": ("--vap-binding-selector", "with --psa-engine vap: validate YOUR ValidatingAdmissionPolicies: "
+                             "the namespace labels your bindings select, key=value[,key=value] with {level}, {mode} "
+                             "(and {version}) placeholders, e.g. 'example.com/pss-{mode}={level}'; the harness "
+                             "installs nothing and only labels its namespaces so", None),
 }
 _FLAGS = {"live", "keep_namespaces"}
 _ENV = {"kubeconfig": "PSS_HARNESS_KUBECONFIG", "context": "PSS_HARNESS_CONTEXT", "audit_log": "PSS_HARNESS_AUDIT_LOG",
@@ -82,6 +100,10 @@ def _raw(config: pytest.Config, name: str) -> tuple[object, str]:
     cli = config.getoption(f"psa_{name}")
     if cli is not None:
         return cli, "command line"
+    if name == "shard":  # an Indexed Job's pod: $JOB_COMPLETION_INDEX and $PSS_HARNESS_SHARDS
+        shard, source = from_environment(os.environ)
+        if shard is not None:
+            return shard, source
     if name in _ENV and os.environ.get(_ENV[name]):
         return os.environ[_ENV[name]], f"${_ENV[name]}"
     ini = config.getini(f"psa_{name}")
@@ -120,11 +142,23 @@ def get_config(config: pytest.Config) -> HarnessConfig:
         sweep = int(values["sweep_after"])
     except ValueError:
         raise UsageError(f"--psa-sweep-after {values['sweep_after']!r}: a whole number of minutes") from None
+    engine = str(values["engine"]).strip()
+    selector = str(values["vap_binding_selector"]).strip() if values["vap_binding_selector"] else None
+    versions = _engine_versions(engine, selector, levels, modes, versions)
     kubeconfig = values["kubeconfig"]
     if kubeconfig:
         from harness.cluster.client import check_kubeconfig
 
         check_kubeconfig(str(kubeconfig), values["context"])
+    shard = values["shard"]
+    if shard is not None and not isinstance(shard, Shard):
+        shard = Shard.parse(shard, f"--psa-shard ({sources.get('shard', 'default')})")
+    in_cluster = None
+    if not kubeconfig and not values["k8s_version"]:  # precedence: harness.cluster.incluster
+        from harness.cluster.incluster import detect
+
+        found = detect()
+        in_cluster = found.to_dict() if found else None
     sign_key = str(Path(str(values["sign_key"])).expanduser()) if values["sign_key"] else None
     if sign_key:
         from harness.reports.signing import load_private_key
@@ -140,12 +174,52 @@ def get_config(config: pytest.Config) -> HarnessConfig:
         namespace_map=ns_map,
         audit_log=values["audit_log"],
         sign_key=sign_key,
+        metrics_file=str(values["metrics_file"]) if values["metrics_file"] else None,
+        pushgateway=str(values["pushgateway"]) if values["pushgateway"] else None,
         run_id=_run_id(config, values["run_id"]),
         sweep_after_minutes=sweep,
         sources=sources,
+        shard=shard,
+        in_cluster=in_cluster,
+        engine=engine,
+        vap_binding_selector=selector,
     )
     config._psa_config = resolved
     return resolved
+
+
+def _engine_versions(engine: str, selector: str | None, levels, modes, versions):
+    """Check ``--psa-engine`` and ``--vap-binding-selector`` together; the policy versions the engine can be held to.
+
+    A ValidatingAdmissionPolicy set is labelled per level and mode only (the project's implements
+    ``latest``), so ``auto`` means ``latest`` for it, unless the user's selector has ``{version}``.
+    """
+    from harness.core.engines import ENGINES, LabelTemplate
+
+    if engine not in ENGINES:
+        raise UsageError(f"--psa-engine {engine!r}: one of {', '.join(ENGINES)}")
+    if selector and engine != "vap":
+        raise UsageError("--vap-binding-selector selects your ValidatingAdmissionPolicy bindings: it needs "
+                         "--psa-engine vap")
+    if engine != "vap":
+        return versions
+    template = LabelTemplate.parse(selector) if selector else None
+    if template is not None:
+        if not template.has("level"):
+            raise UsageError(f"--vap-binding-selector {selector!r}: has no {{level}}, so every level's namespace would "
+                             "carry the same labels; e.g. 'example.com/pss-{mode}={level}'")
+        if not template.has("mode") and len(modes) > 1:
+            raise UsageError(f"--vap-binding-selector {selector!r}: has no {{mode}}, so every mode's namespace would "
+                             "carry the same labels: select one mode (--psa-modes enforce) or add {mode}")
+    if template is not None and template.has("version"):
+        return versions
+    if versions is None:
+        return (LATEST,)
+    if any(not v.is_latest for v in versions):
+        raise UsageError("--psa-engine vap: the ValidatingAdmissionPolicy set is labelled per level and mode, and the "
+                         "project's implements latest only: use --psa-versions latest (or auto), or a "
+                         "--vap-binding-selector with {version} for a set of yours that has versions")
+    return versions
 
 
 def reports_dir(config: pytest.Config) -> Path:

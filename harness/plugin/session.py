@@ -12,10 +12,11 @@ import threading
 import pytest
 
 from harness.core.errors import HarnessError
-from harness.plugin import evidence
+from harness.plugin import evidence, status
 from harness.plugin.options import get_config
 
-__all__ = ["STATE", "RunState", "current_runtime", "install_sigterm", "is_worker", "restore_sigterm", "prepare", "runtime_for", "shutdown", "state_of"]
+__all__ = ["STATE", "RunState", "current_runtime", "install_sigterm", "is_worker", "restore_sigterm", "prepare", "runtime_for", "shutdown", "state_of",
+           "in_cluster_of"]
 
 STATE = pytest.StashKey["RunState"]()
 
@@ -27,7 +28,7 @@ class RunState:
         self.embedded = None
         self.runtime = None
         self.preflight = None
-        self.target: dict | None = None  # kubeconfig, context, audit_log, server_minor
+        self.target: dict | None = None  # kubeconfig, context, audit_log, in_cluster, server_minor
         self.old_sigterm = None
 
 
@@ -45,7 +46,7 @@ def is_worker(config: pytest.Config) -> bool:
 
 
 def _start_target(config: pytest.Config) -> dict:
-    """Resolve the target, starting the embedded control plane when no kubeconfig is given."""
+    """Resolve the target: the kubeconfig, else in-cluster (in a pod), else a started embedded control plane."""
     state, cfg = config.stash[STATE], get_config(config)
     if state.target is not None:
         return state.target
@@ -60,8 +61,16 @@ def _start_target(config: pytest.Config) -> dict:
         state.target = {"kubeconfig": str(state.embedded.kubeconfig), "context": None,
                         "audit_log": str(state.embedded.audit_log)}
     else:
-        state.target = {"kubeconfig": cfg.kubeconfig, "context": cfg.context, "audit_log": cfg.audit_log}
+        state.target = {"kubeconfig": cfg.kubeconfig, "context": cfg.context, "audit_log": cfg.audit_log,
+                        "in_cluster": cfg.in_cluster}
     return state.target
+
+
+def in_cluster_of(target: dict):
+    """The target's ``InCluster`` (None for a kubeconfig, the embedded plane's included)."""
+    from harness.cluster.incluster import InCluster
+
+    return InCluster.from_dict(target["in_cluster"]) if target.get("in_cluster") else None
 
 
 def _make_runtime(config: pytest.Config, target: dict, worker: str, server_minor: int | None = None):
@@ -74,25 +83,30 @@ def _make_runtime(config: pytest.Config, target: dict, worker: str, server_minor
     # controller deletes them at the end (``shutdown``)
     shared = is_worker(config) or bool(getattr(config.option, "numprocesses", None))
     return Runtime(cfg, target["kubeconfig"], target["context"], audit=audit, worker=worker,
-                   server_minor=server_minor, shared_namespaces=shared)
+                   server_minor=server_minor, shared_namespaces=shared, in_cluster=in_cluster_of(target))
 
 
 def prepare(config: pytest.Config) -> None:
     state = config.stash[STATE]
+    tr = config.pluginmanager.get_plugin("terminalreporter")
     try:
         target = _start_target(config)
         state.runtime = _make_runtime(config, target, "main")
-        state.preflight = state.runtime.preflight()
+        state.preflight = state.runtime.preflight(progress=(lambda m: tr.write_line(f"pss-harness: {m}")) if tr
+                                                  else (lambda m: None))
         swept = state.runtime.sweep_orphans()
     except HarnessError as exc:
+        status.failed(config, exc, state.runtime)
         shutdown(config)
         pytest.exit(f"pss-harness: {exc}", returncode=3)
     target["server_minor"] = state.preflight.server_minor
-    tr = config.pluginmanager.get_plugin("terminalreporter")
     if tr:
         pf = state.preflight
+        by = "PodSecurity" if state.runtime.engine.name == "podsecurity" else \
+            state.runtime.engine.describe()["title"]
         tr.write_line(f"pss-harness: server {pf.server_version}, identity {pf.identity}; RBAC ok; "
-                      f"canary denied by PodSecurity" + (f"; swept {len(swept)} orphan namespace(s)" if swept else ""))
+                      f"canary denied by {by}" + (f"; swept {len(swept)} orphan {'object' if any(' ' in n for n in swept) else 'namespace'}(s)"
+                         if swept else ""))
     evidence.start_run(config, get_config(config), state)
 
 

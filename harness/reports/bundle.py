@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from harness.core.errors import UsageError
+from harness.core.shard import coverage
 from harness.reports import history as hist
 from harness.reports.html import render
 from harness.reports.record import SCHEMA, Results, corpus_digest, merge_status, result_counts, results_document
@@ -281,18 +282,21 @@ def build(directory: str | Path, *, history_db: str | Path | None = None, force:
     snapshot = _load_history(directory)
     if history_db:
         run = results["run"]
-        snapshot = hist.snapshot(history_db, run["run_id"], run.get("cluster_fingerprint", "unknown"))
+        snapshot = hist.snapshot(history_db, run["run_id"], hist.history_key(run))
     return write_bundle(directory, results, snapshot, sign_key=sign_key)
 
 
-def merge(out: str | Path, directories: Iterable[str | Path], *, check: bool = True, sign_key=None) -> Path:
+def merge(out: str | Path, directories: Iterable[str | Path], *, check: bool = True, sign_key=None,
+          allow_incomplete: bool = False) -> Path:
     """Join the bundles of several shards of one run into a new bundle at ``out``.
 
     Each shard is verified first (``check``). The shards must come from one cluster and one
-    corpus (no scenario id with two file digests), and no item may appear in two shards. The
-    merged run's status is failed if a shard's is, else incomplete if a shard's is. The
-    merged run lists its shards (run id, times, digest of each shard's ``SHA256SUMS``); its
-    history view is left out (``build --history DB`` adds one).
+    corpus (no scenario id with two file digests), and no item may appear in two shards. Shards
+    of a sharded run (``run.shard``) must all split it the same way, each index once, and every
+    index must be there unless ``allow_incomplete`` (then ``run.shard_coverage`` names the missing
+    ones). The merged run's status is failed if a shard's is, else incomplete if a shard's is (or
+    a shard is missing). The merged run lists its shards (run id, times, digest of each shard's
+    ``SHA256SUMS``); its history view is left out (``build --history DB`` adds one).
     """
     directories = [Path(d) for d in directories]
     if not directories:
@@ -306,6 +310,13 @@ def merge(out: str | Path, directories: Iterable[str | Path], *, check: bool = T
                                  "merge only intact bundles (or pass --no-verify)")
         shards.append((d, load_results(d)))
     runs = [s["run"] for _, s in shards]
+    cover = coverage((str(d), s["run"].get("shard")) for d, s in shards)
+    if cover is not None and cover.missing and not allow_incomplete:
+        raise UsageError(f"shard(s) {', '.join(f'{i}/{cover.count}' for i in cover.missing)} of the run are missing "
+                         f"(given: {', '.join(f'{i}/{cover.count}' for i in cover.present)}); merge every shard, or "
+                         "pass --allow-incomplete to write a merge marked incomplete")
+    if cover is not None:
+        _same_selection(shards)
     fingerprints = sorted({r.get("cluster_fingerprint", "unknown") for r in runs})
     if len(fingerprints) > 1:
         raise UsageError(f"the shards come from different clusters (fingerprints {', '.join(fingerprints)}); "
@@ -337,7 +348,7 @@ def merge(out: str | Path, directories: Iterable[str | Path], *, check: bool = T
         "harness_version": _same(runs, "harness_version"),
         "identity": first.get("identity"),
         "target": _same(runs, "target"),
-        "options": first.get("options"),
+        "options": {k: v for k, v in (first.get("options") or {}).items() if k != "shard"} or first.get("options"),
         "scenarios": scenarios,
         "corpus_sha256": corpus_digest(scenarios) if scenarios else None,
         "counts": counts,
@@ -345,15 +356,39 @@ def merge(out: str | Path, directories: Iterable[str | Path], *, check: bool = T
         "exit_status": max(int(r.get("exit_status", 0)) for r in runs),
         **merge_status(runs, records),  # failed if a shard is, else incomplete if one is; reasons name the shard
         "shards": [{"run_id": r["run_id"], "started": r.get("started"), "finished": r.get("finished"),
-                    "items": len(s["results"]), "bundle_sha256": sums_digest(d) if (d / SUMS).is_file() else None}
+                    "items": len(s["results"]), "bundle_sha256": sums_digest(d) if (d / SUMS).is_file() else None,
+                    "index": (r.get("shard") or {}).get("index"), "count": (r.get("shard") or {}).get("count")}
                    for (d, s), r in zip(shards, runs)],
     }
+    if cover is not None:
+        meta["shard_coverage"] = {"count": cover.count, "present": list(cover.present), "missing": list(cover.missing),
+                                  "complete": cover.complete}
     merged = results_document(meta, records)
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise UsageError(f"{out} exists and is not empty; merge into a new directory")
     write_bundle(out, merged, sign_key=sign_key)
     return out
+
+
+#: options that may differ between the shards of one run (everything else selects items)
+_PER_SHARD_OPTIONS = frozenset({"run_id", "shard", "xdist_workers", "sign_key", "audit_log", "keep_namespaces",
+                                "context", "kubeconfig", "sweep_after_minutes"})
+
+
+def _same_selection(shards: list[tuple[Path, dict]]) -> None:
+    """Shards of one run selected their items with the same options (else their union is no run)."""
+    def selection(run: dict) -> dict:
+        return {k: v for k, v in (run.get("options") or {}).items() if k not in _PER_SHARD_OPTIONS}
+
+    first_dir, first = shards[0]
+    want = selection(first["run"])
+    for d, s in shards[1:]:
+        got = selection(s["run"])
+        if got != want:
+            keys = sorted(k for k in set(want) | set(got) if want.get(k) != got.get(k))
+            raise UsageError(f"shard {d} ran with other options than {first_dir} ({', '.join(keys)} differ): "
+                             "merge the shards of one run, started with the same options")
 
 
 def sign(directory: str | Path, key) -> Path:

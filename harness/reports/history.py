@@ -4,6 +4,9 @@ A *control* is one (check id x level x mode) cell of the evidence matrix (``reco
 its status in a run is ``failed`` if any item failed, else ``passed`` if any passed, else
 ``skipped``. ``snapshot`` answers the two questions the HTML report shows: the trend of the last
 runs on the same cluster (by fingerprint) and which controls changed since the previous one.
+Runs that held another engine to the corpus (``--psa-engine vap``: a ValidatingAdmissionPolicy
+set) are another history on the same cluster (``history_key``): PodSecurity's results are never
+compared with a policy set's.
 
 Each run row keeps the run's status (passed, failed, incomplete). An incomplete run (interrupted,
 audit mode not observed, ...) is in the trend but is never the *previous* run another is compared
@@ -35,8 +38,8 @@ from typing import Iterator
 
 from harness.reports.record import Results, control_summary, status_of
 
-__all__ = ["bundle_digest", "changes", "compare", "previous_run", "record_run", "set_bundle_digest", "snapshot",
-           "trend"]
+__all__ = ["bundle_digest", "changes", "compare", "drift_events", "history_key", "previous_run", "record_drift",
+           "record_run", "set_bundle_digest", "snapshot", "trend"]
 
 TREND_LENGTH = 20
 
@@ -68,6 +71,21 @@ CREATE TABLE IF NOT EXISTS controls (
     PRIMARY KEY (run_id, check_id, level, mode)
 );
 CREATE INDEX IF NOT EXISTS runs_by_cluster ON runs (fingerprint, started);
+CREATE TABLE IF NOT EXISTS drift_events (
+    id TEXT PRIMARY KEY,
+    finding TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    namespace TEXT,
+    severity TEXT,
+    preexisting INTEGER NOT NULL,
+    changed REAL,
+    change_source TEXT,
+    detected REAL NOT NULL,
+    remediated REAL,
+    resolution TEXT,
+    event_json TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS drift_by_detection ON drift_events (detected);
 """
 
 
@@ -86,6 +104,16 @@ def _db(path: str | Path) -> Iterator[sqlite3.Connection]:
         conn.close()
 
 
+def history_key(run: dict) -> str:
+    """The history a run belongs to: its cluster fingerprint, plus the engine when it is not PodSecurity
+    (``<fingerprint>+vap:pss-harness``), so that like is compared with like."""
+    fingerprint = run.get("cluster_fingerprint") or "unknown"
+    engine = run.get("engine") or {}
+    if engine.get("name") in (None, "podsecurity"):
+        return fingerprint
+    return f"{fingerprint}+{engine['name']}:{engine.get('policy_set') or '-'}"
+
+
 def record_run(path: str | Path, results: Results) -> None:
     """Add (or replace) the summary of one run's ``results.json`` content."""
     run, records = results["run"], results["results"]
@@ -96,7 +124,7 @@ def record_run(path: str | Path, results: Results) -> None:
             "INSERT OR REPLACE INTO runs (run_id, started, finished, server_version, fingerprint, harness_version,"
             " corpus_sha256, total, passed, failed, skipped, bundle_sha256, status) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (run["run_id"], run.get("started", ""), run.get("finished"), run.get("server_version"),
-             run.get("cluster_fingerprint", "unknown"), run.get("harness_version"), run.get("corpus_sha256"),
+             history_key(run), run.get("harness_version"), run.get("corpus_sha256"),
              len(records), counts["passed"], counts["failed"], counts["skipped"], None, status_of(run, records)))
         conn.executemany(
             "INSERT INTO controls VALUES (?,?,?,?,?,?,?,?)",
@@ -190,3 +218,30 @@ def snapshot(path: str | Path, run_id: str, fingerprint: str) -> dict:
     compared = compare(path, run_id, prev["run_id"]) if prev else {"changes": [], "selection": {"not_run": [], "new": []}}
     return {"fingerprint": fingerprint, "trend": trend(path, fingerprint, until=run_id),
             "previous": prev, **compared}
+
+
+def record_drift(path: str | Path, event: dict) -> None:
+    """Add or update one drift event of ``pss-harness watch`` (``harness.core.drift.DriftEvent.to_dict()``)."""
+    import json
+
+    with _db(path) as conn:
+        conn.execute(
+            "INSERT OR REPLACE INTO drift_events (id, finding, subject, namespace, severity, preexisting, changed,"
+            " change_source, detected, remediated, resolution, event_json) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            (event["id"], event["finding"], event["subject"], event.get("namespace"), event.get("severity"),
+             int(bool(event.get("preexisting"))), event.get("changed_at"), event.get("change_source"),
+             event["detected_at"], event.get("remediated_at"), event.get("resolution"),
+             json.dumps(event, sort_keys=True, default=str)))
+
+
+def drift_events(path: str | Path, since: float | None = None, until: float | None = None) -> list[dict]:
+    """The recorded drift events detected in ``[since, until]`` (seconds since the epoch), oldest first."""
+    import json
+
+    if not Path(path).is_file():
+        return []
+    with _db(path) as conn:
+        rows = conn.execute("SELECT event_json FROM drift_events WHERE detected >= ? AND detected <= ? "
+                            "ORDER BY detected, id", (since if since is not None else float("-inf"),
+                                                      until if until is not None else float("inf"))).fetchall()
+    return [json.loads(r["event_json"]) for r in rows]

@@ -171,6 +171,14 @@ def _bar_chart(records: list[dict]) -> str:
     return "".join(parts)
 
 
+def _engine_text(run: dict) -> str:
+    """The engine under test in words (a bundle from before engines were named is PodSecurity's)."""
+    engine = run.get("engine") or {}
+    if not engine:
+        return "PodSecurity admission (built-in)"
+    return f"{engine.get('title')} \u2014 namespaces labelled {engine.get('selector')}"
+
+
 def _meta(run: dict) -> str:
     ident = run.get("identity") or {}
     opts = run.get("options") or {}
@@ -179,6 +187,7 @@ def _meta(run: dict) -> str:
         ("Server version", run.get("server_version")), ("Cluster fingerprint", run.get("cluster_fingerprint")),
         ("Cluster instance", run.get("cluster_instance") if run.get("cluster_instance") != run.get("cluster_fingerprint") else None),
         ("Target", run.get("target")),
+        ("Engine", _engine_text(run)),
         ("Runner identity", f"{ident.get('username', '?')} (groups: {', '.join(ident.get('groups') or []) or '-'})"),
         ("Harness version", run.get("harness_version")),
         ("Runner", " \u00b7 ".join(f"{k} {v}" for k, v in sorted((run.get("runner") or {}).items()))),
@@ -190,14 +199,29 @@ def _meta(run: dict) -> str:
     if run.get("shards"):
         rows.append(("Merged from", "; ".join(f"{s['run_id']} ({s.get('items')} items, SHA256SUMS {str(s.get('bundle_sha256'))[:16]}\u2026)"
                                               for s in run["shards"])))
+    cover = run.get("shard_coverage")
+    if cover:
+        missing = ", ".join(f"{i}/{cover['count']}" for i in cover["missing"])
+        rows.append(("Shards", f"{len(cover['present'])} of {cover['count']} merged"
+                     + (f"; INCOMPLETE: shard(s) {missing} missing" if missing else "")))
+    elif run.get("shard"):
+        rows.append(("Shard", f"{run['shard']['index']}/{run['shard']['count']} (from {run['shard'].get('source')})"))
     body = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in rows if v not in (None, ""))
     return f'<h3>Run metadata</h3><dl class="meta">{body}</dl>'
 
 
-def _matrix(records: list[dict], cells: dict) -> str:
+def _engine_short(run: dict) -> str:
+    engine = run.get("engine") or {}
+    if engine.get("name") in (None, "podsecurity"):
+        return "PodSecurity admission"
+    return f"ValidatingAdmissionPolicy set ({'pss-harness' if engine.get('policy_set') == 'pss-harness' else 'yours'})"
+
+
+def _matrix(records: list[dict], cells: dict, run: dict | None = None) -> str:
     cols = _columns(records)
     checks = sorted({k[0] for k in cells}, key=lambda c: (c == CONTROL_ROW, c.lower()))
     out = ['<section id="matrix"><h2>Check \u00d7 level \u00d7 mode</h2>',
+           f'<p class="engine">Engine under test: <strong>{_e(_engine_text(run or {}))}</strong></p>',
            '<p class="mute">Each cell counts the items that are evidence for the check under that level and mode '
            '(passed/total). Green: all passed; red: at least one failed; grey: only skipped. Click a cell to list its items.</p>',
            '<table class="matrix"><thead><tr><th rowspan="2">check</th>']
@@ -544,20 +568,21 @@ def render(results: Results, history: dict | None = None, diff: dict | None = No
     else:  # a bundle written before runs had a status
         verdict = "FAILED" if counts["failed"] else ("PASSED" if counts["passed"] else "NO RESULTS")
     scenarios, data = _scenarios(records, full)
-    title = f"PodSecurity admission evidence \u2014 run {run.get('run_id', '?')}"
+    title = f"{_engine_short(run)} evidence \u2014 run {run.get('run_id', '?')}"
     return "".join([
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">",
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">",
         "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; "
         "script-src 'unsafe-inline'; img-src data:\">",
         f"<title>{_e(title)}</title><style>\n{stylesheet()}</style></head><body data-verdict=\"{verdict.lower()}\">",
-        f"<header><h1>{_e(title)}</h1><div class=\"sub\">{_e(verdict)} \u00b7 {len(records)} items \u00b7 server "
+        f"<header><h1>{_e(title)}</h1><div class=\"sub\">{_e(verdict)} \u00b7 {len(records)} items \u00b7 engine "
+        f"{_e(_engine_short(run))} \u00b7 server "
         f"{_e(run.get('server_version'))} \u00b7 cluster {_e(run.get('cluster_fingerprint'))} \u00b7 "
         f"{_e(run.get('started'))} \u2192 {_e(run.get('finished'))}</div>{_status_banner(run)}</header>",
         "<nav><a href=\"#summary\">Summary</a><a href=\"#matrix\">Matrix</a><a href=\"#history\">History</a>"
         "<a href=\"#controls\">Controls</a><a href=\"#scenarios\">Scenarios</a>"
         + ("<a href=\"#diff\">Upgrade diff</a>" if diff else "") + "</nav><main>",
-        _summary(run, records, cells), _diff(diff), _matrix(records, cells), _history(history, run), _controls(records), scenarios,
+        _summary(run, records, cells), _diff(diff), _matrix(records, cells, run), _history(history, run), _controls(records), scenarios,
         "</main><footer>Generated by pss-harness from results.json. Check the bundle's integrity with "
         "<code>pss-harness report verify DIR</code> (or <code>sha256sum -c SHA256SUMS</code>).</footer>",
         data, f"<script>\n{script()}</script></body></html>\n",

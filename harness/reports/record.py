@@ -25,6 +25,7 @@ __all__ = [
     "STATUS_VOCABULARY",
     "CollectionErrorRecord",
     "ControllerRecord",
+    "EngineRecord",
     "ExpectedRecord",
     "IdentityRecord",
     "ItemFields",
@@ -34,6 +35,8 @@ __all__ = [
     "RequestRecord",
     "Results",
     "RunMeta",
+    "RunShardRecord",
+    "ShardCoverageRecord",
     "ShardRecord",
     "ViolationRecord",
     "control_summary",
@@ -74,13 +77,17 @@ class ExpectedRecord(TypedDict):
     reason: str               # one sentence: how the expectation follows from level, mode, version and kind
 
 
-class ViolationRecord(TypedDict):
-    """The checks one PodSecurity message names (a denial, a warning or an audit annotation)."""
-
+class _ViolationFields(TypedDict):
     policy: str           # "level:version" as the server printed it, e.g. "baseline:latest"
     checks: list[str]     # sorted check ids the message's reasons map to
     unknown: list[str]    # reason phrases no known check uses (a newer server, or a parser gap)
     truncated: bool       # the server cut the message short (some reasons may be missing)
+
+
+class ViolationRecord(_ViolationFields, total=False):
+    """The checks one engine answer names (a PodSecurity denial, warning or audit annotation; a VAP set's too)."""
+
+    partial: bool         # only when true: a VAP denial names its first denying policy only (audit event not read)
 
 
 class ObservedRecord(TypedDict):
@@ -189,6 +196,23 @@ class IdentityRecord(TypedDict):
     groups: list[str]     # its groups
 
 
+class RunShardRecord(TypedDict):
+    """The shard one run ran (``--psa-shard I/N`` or an Indexed Job's index; ``harness.core.shard``)."""
+
+    index: int      # 0-based shard index
+    count: int      # the number of shards the run is split into
+    source: str     # where it came from: "command line", "ini" or "$JOB_COMPLETION_INDEX"
+
+
+class EngineRecord(TypedDict):
+    """The admission engine under test (``harness.core.engines.Engine.describe``)."""
+
+    name: str                  # "podsecurity" or "vap"
+    title: str                 # the engine in words
+    policy_set: str | None     # vap: "pss-harness" (policies/vap/) or "user" (--vap-binding-selector)
+    selector: str              # the namespace labels, with {level}/{mode}/{version} placeholders
+
+
 class ShardRecord(TypedDict):
     """One shard of a merged run (``bundle.merge``)."""
 
@@ -197,6 +221,17 @@ class ShardRecord(TypedDict):
     finished: str | None
     items: int                  # the number of item records the shard contributed
     bundle_sha256: str | None   # SHA-256 of the shard's SHA256SUMS (null if it had none)
+    index: int | None           # its shard index (run.shard.index); null for a bundle that was not a shard
+    count: int | None           # its shard count; null likewise
+
+
+class ShardCoverageRecord(TypedDict):
+    """How the shards of a merged run cover it (``harness.core.shard.coverage``)."""
+
+    count: int              # the number of shards the run was split into
+    present: list[int]      # the shard indexes merged
+    missing: list[int]      # the indexes not merged: non-empty only for ``report merge --allow-incomplete``
+    complete: bool          # no shard is missing
 
 
 class CollectionErrorRecord(TypedDict):
@@ -213,7 +248,7 @@ class RunMeta(TypedDict, total=False):
     run_id: str                        # the run's id (--psa-run-id, or generated); the bundle's directory name
     started: str                       # ISO 8601 UTC, milliseconds
     harness_version: str               # pss-harness's version
-    target: str                        # "embedded" (a control plane started for the run) or "external"
+    target: str                        # "embedded" (a control plane started for the run), "in-cluster" or "external"
     server_version: str                # the API server's gitVersion
     cluster_fingerprint: str           # 32 hex: stable per cluster (embedded: per version), reveals nothing
     cluster_instance: str              # 32 hex: the fingerprint of this very cluster instance
@@ -221,6 +256,7 @@ class RunMeta(TypedDict, total=False):
     runner: dict[str, str]             # host, python, platform, pytest and plugin versions, CI variables
     embedded_k8s_version: str | None   # the embedded control plane's version; null for an external cluster
     options: dict[str, Any]            # the run's settings (HarnessConfig fields; kubeconfig is "(given)")
+    engine: EngineRecord               # the admission engine under test (absent in older bundles: PodSecurity)
     # added when it finishes (harness.plugin.evidence.finish_run, bundle.merge)
     finished: str                      # ISO 8601 UTC, milliseconds
     exit_status: int                   # pytest's exit status
@@ -231,8 +267,11 @@ class RunMeta(TypedDict, total=False):
     status: str                        # passed, failed or incomplete (STATUS_VOCABULARY; run_status)
     incomplete_reasons: list[str]      # why the evidence does not cover the selection; [] if it does
     collection_errors: list[CollectionErrorRecord]  # files that could not be collected; [] if none
+    # a sharded run only (--psa-shard, or an Indexed Job's index)
+    shard: RunShardRecord
     # merged bundles only (bundle.merge)
     shards: list[ShardRecord]
+    shard_coverage: ShardCoverageRecord   # merged shards of a sharded run only
 
 
 class Results(TypedDict):

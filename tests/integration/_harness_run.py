@@ -66,15 +66,17 @@ def harness_command(cluster, *extra: str, run_id: str, audit: bool = True, jobs:
 
 
 def run_harness(cluster, workdir: Path, *extra: str, run_id: str = "reportrun", extra_files: dict | None = None,
-                audit: bool = True, jobs: int = 2) -> HarnessRun:
+                audit: bool = True, jobs: int = 2, env: dict | None = None) -> HarnessRun:
     """Copy the corpus into ``workdir/scenarios`` (plus ``extra_files``: relative path -> text) and run it.
 
-    ``audit=False`` leaves out ``--audit-log`` (an external cluster without an audit source).
+    ``audit=False`` leaves out ``--audit-log`` (an external cluster without an audit source);
+    ``env``: variables added to the run's environment (an Indexed Job's, say).
     """
     copy_corpus(workdir, extra_files)
     reports = workdir / "reports"
     args = harness_command(cluster, "--rootdir", str(workdir), "--psa-reports", "reports", *extra, run_id=run_id,
                            audit=audit, jobs=jobs)
-    proc = subprocess.run(args, cwd=workdir, capture_output=True, text=True, timeout=600, env=harness_env())
+    proc = subprocess.run(args, cwd=workdir, capture_output=True, text=True, timeout=600,
+                          env={**harness_env(), **(env or {})})
     return HarnessRun(proc, workdir, reports, reports / "evidence" / run_id, reports / "runs" / run_id / "junit.xml",
                       reports / "runs" / run_id / "allure-results")

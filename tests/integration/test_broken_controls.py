@@ -6,6 +6,7 @@ against it as a user would (``pytest --kubeconfig ...`` in a subprocess).
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -15,6 +16,7 @@ import pytest
 import yaml
 
 from harness.cluster.client import Cluster
+from harness.core.fleet import verdict_of_error
 from harness.embedded import EmbeddedCluster, Exemptions
 
 from _rbac import bind
@@ -52,13 +54,19 @@ def test_disabled_podsecurity_plugin_stops_the_run_at_the_canary(tmp_path):
     assert "passed" not in out.splitlines()[-1]
 
 
-def test_exempt_runner_identity_is_named_as_the_cause(tmp_path):
+def test_exempt_runner_identity_is_named_as_the_cause(tmp_path, monkeypatch):
+    monkeypatch.setenv("PSS_HARNESS_STATUS_FILE", str(tmp_path / "status.json"))  # as pss-harness fleet asks
     with EmbeddedCluster(exemptions=Exemptions(usernames=("pss-admin",))) as cluster:
         result = run_harness(tmp_path, cluster, [corpus(tmp_path, SEED)])
     out = result.stdout + result.stderr
     assert result.returncode == 3, out
     assert "PodSecurity admission is not in effect" in out
     assert "exempt=user" in out
+    status = json.loads((tmp_path / "status.json").read_text())
+    assert status["exit_status"] == 3 and status["evidence"] is None
+    assert status["error"]["type"] == "AdmissionNotInEffect" and "exempt=user" in status["error"]["message"]
+    assert verdict_of_error(status["error"]["type"]) == "not-enforced"  # a fleet row: a finding, never passed
+    assert cluster.server not in json.dumps(status)
 
 
 def test_exempt_runtime_class_fails_exactly_the_items_that_use_it(tmp_path):

@@ -510,6 +510,7 @@ def test_pytest_mode_one_item_per_namespace_and_rule_and_a_sealed_section(traps,
     got = {}
     for case in cases:
         props = {p.get("name"): p.get("value") for p in case.iter("property")}
+        assert "findings" in props, (case.attrib, props, ET.tostring(case)[:2000])
         failed = case.find("failure") is not None
         findings_ = [] if props["findings"] == "none" else sorted(props["findings"].split(","))
         assert failed == bool(findings_), case.get("name")

@@ -37,7 +37,7 @@ def test_the_run_signs_its_bundle_and_it_verifies_with_the_public_key(run, keys,
     assert sorted(p.name for p in run.evidence.iterdir()) == ["SHA256SUMS", "bundle.intoto.jsonl", "history.json",
                                                               "index.html", "results.json"]
     kid = signing.keyid(signing.load_public_key(keys[1]))
-    assert f"pss-harness: signed with key {kid}" in run.process.stdout
+    assert f"signed with key {kid}" in run.process.stdout
     assert main(["report", "verify", str(run.evidence), "--key", str(keys[1]),
                  "--history", str(run.reports / "history.sqlite")]) == 0
     assert f"signature by key {kid} verified over 4 file(s)" in capsys.readouterr().out

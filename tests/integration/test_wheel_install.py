@@ -7,8 +7,9 @@ directory outside the repository with ``PYTHONPATH`` unset, so nothing can be re
 checkout:
 
 * ``pss-harness --version`` names the project's version;
-* the installed package carries ``harness/_data/scenarios`` and ``harness/_data/controlplane``
-  byte-identical to the repository's trees, and ``harness.core.resources`` resolves to them;
+* the installed package carries ``harness/_data/scenarios``, ``harness/_data/controlplane`` and
+  ``harness/_data/policies`` byte-identical to the repository's trees, and ``harness.core.resources``
+  resolves to them;
 * ``pss-harness cluster build`` finds the cached binaries (``~/.cache/pss-harness/k8s/v1.37.2``,
   or under ``$PSS_HARNESS_CACHE``). A cold build is not repeated here: CI's first build covers it,
   and the build reads nothing but the Go module, which the equality check above shows the wheel
@@ -95,8 +96,8 @@ def test_the_installed_command_reports_the_projects_version(venv):
 
 def test_the_package_carries_the_corpus_and_the_go_module_identical_to_the_repositorys(venv):
     code = ("import json, harness; from harness.core import resources as r; "
-            "print(json.dumps([harness.__file__, str(r.corpus_dir()), str(r.go_module_dir())]))")
-    init, corpus, go_module = map(Path, json.loads(_run([venv["python"], "-c", code], venv["user"]).stdout))
+            "print(json.dumps([harness.__file__, str(r.corpus_dir()), str(r.go_module_dir()), str(r.policies_dir())]))")
+    init, corpus, go_module, policies = map(Path, json.loads(_run([venv["python"], "-c", code], venv["user"]).stdout))
     site = Path(init).parent
     assert site.is_relative_to(venv["python"].parent.parent), f"harness imported from {site}, not the venv"
     assert corpus == site / "_data" / "scenarios" and go_module == site / "_data" / "controlplane"
@@ -106,6 +107,8 @@ def test_the_package_carries_the_corpus_and_the_go_module_identical_to_the_repos
     assert len([n for n in installed if n.endswith(".yaml")]) > 100
     assert _tree(go_module) == _tree(REPO / "controlplane")
     assert (go_module / "go.mod").read_bytes() == (REPO / "controlplane" / "go.mod").read_bytes()
+    assert policies == site / "_data" / "policies" and _tree(policies) == _tree(REPO / "policies")
+    assert len(list((policies / "vap").glob("pss-*.yaml"))) == 19  # the PSS-in-CEL set --psa-engine vap installs
 
 
 def test_cluster_build_finds_the_cached_control_plane(venv):

@@ -129,3 +129,16 @@ def test_a_canary_denial_the_audit_event_does_not_confirm_is_not_podsecurity(aud
                                     "the request's audit event has no pod-security.kubernetes.io/enforce-policy "
                                     "annotation: PodSecurity did not refuse it)")
     rt.cleanup()
+
+
+def test_the_vap_engine_asks_for_its_install_permissions_and_names_the_role():
+    fake = FakeCluster(username="ci-bot", denied={("create", "admissionregistration.k8s.io",
+                                                   "validatingadmissionpolicies", "")})
+    with pytest.raises(ClusterPermissionError) as info:
+        runtime(fake, engine="vap").preflight()
+    message = str(info.value)
+    assert "lacks 1 permission(s): create validatingadmissionpolicies (admissionregistration.k8s.io)." in message
+    assert "rbac/pss-harness-vap-installer.yaml" in message and "--vap-binding-selector" in message
+    assert not [c for c in fake.calls if c[0] in ("create_namespace", "submit", "request")]  # nothing installed
+    mine = runtime(FakeCluster(), engine="vap", vap_binding_selector="example.com/pss-{mode}={level}")
+    assert mine.driver.permissions() == []  # the user's own set: nothing to install

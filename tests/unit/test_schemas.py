@@ -130,7 +130,9 @@ def _pairs():
             (defs["violation"], record.ViolationRecord), (defs["request"], record.RequestRecord),
             (defs["controller"], record.ControllerRecord), (defs["run"], record.RunMeta),
             (run["identity"], record.IdentityRecord), (run["shards"]["items"], record.ShardRecord),
-            (run["collection_errors"]["items"], record.CollectionErrorRecord)]
+            (run["collection_errors"]["items"], record.CollectionErrorRecord),
+            (run["shard"], record.RunShardRecord), (run["shard_coverage"], record.ShardCoverageRecord),
+            (run["engine"], record.EngineRecord)]
 
 
 @pytest.mark.parametrize("part,typed", _pairs(), ids=lambda v: getattr(v, "__name__", ""))

@@ -1,0 +1,225 @@
+"""``pss-harness fleet`` and ``report fleet`` over three real embedded planes side by side, in a real browser.
+
+* ``correct``: the upstream configuration;
+* ``lax``: PodSecurity exempts the namespace ``legacy`` and the RuntimeClass ``sandboxed``, and its
+  defaults for unlabelled modes warn at ``baseline``;
+* ``down``: started, its kubeconfig kept, then stopped: nothing listens at its address.
+
+One kubeconfig holds the three contexts. The corpus is kept small (Pods, enforce mode, two
+scenarios of the corpus and one of the test's own, ``vulnerable-pod-sandboxed``, the seed's pod
+with ``runtimeClassName: sandboxed``; both live planes have that RuntimeClass).
+
+What the corpus run can and cannot see on ``lax``:
+
+* the namespace exemption changes nothing the run tests: the harness submits into namespaces of
+  its own, with random names, so ``legacy`` is never one of them (the items pass as on
+  ``correct``; a namespace sweep would have to look for it);
+* the RuntimeClass exemption is a real gap, seen only because a scenario names that class: the
+  sandboxed pod is admitted at baseline and restricted (2 items "weaker");
+* the ``warn=baseline`` default applies to every mode a namespace's labels leave out: the harness
+  labels only the mode it tests, so its privileged control namespace (``enforce=privileged``)
+  warns about the seed's pod (1 item "stricter"). (A default ``enforce`` other than privileged
+  would make the warn- and audit-mode namespaces refuse the harness's readiness probe: those items
+  fail without an answer and the cluster reads "incomplete", never "passed".)
+
+A second fleet run, after a ValidatingAdmissionPolicy on ``correct`` starts refusing sandboxed
+pods, shows the drift since the first run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from harness.cluster.client import Cluster
+from harness.core.polling import poll
+from harness.embedded import EmbeddedCluster, Exemptions, PodSecurityDefaults
+from harness.reports import bundle
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[2]
+SEED = REPO / "scenarios" / "baseline" / "privileged" / "vulnerable-pod.yaml"
+SCREENSHOT = REPO / "reports" / "fleet-report-screenshot.png"
+PYTEST_ARGS = ["--psa-kinds", "Pod", "--psa-modes", "enforce", "-k", "vulnerable-pod or hardened-pod"]
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+def _context(kubeconfig: Path, name: str) -> tuple[dict, dict, dict]:
+    data = yaml.safe_load(kubeconfig.read_text())
+    admin = next(u for u in data["users"] if u["name"] == "admin")
+    return ({"name": name, "cluster": data["clusters"][0]["cluster"]}, {"name": name, "user": admin["user"]},
+            {"name": name, "context": {"cluster": name, "user": name}})
+
+
+@pytest.fixture(scope="module")
+def planes(tmp_path_factory):
+    root = tmp_path_factory.mktemp("fleet")
+    correct = EmbeddedCluster().start()
+    lax = down = None
+    try:
+        lax = EmbeddedCluster(exemptions=Exemptions(namespaces=("legacy",), runtime_classes=("sandboxed",)),
+                              defaults=PodSecurityDefaults(warn="baseline")).start()
+        down = EmbeddedCluster().start()
+        parts = [_context(correct.kubeconfig, "correct"), _context(lax.kubeconfig, "lax"),
+                 _context(down.kubeconfig, "down")]
+        down.stop()
+        kubeconfig = root / "fleet-kubeconfig"
+        kubeconfig.write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "Config", "current-context": "correct",
+                                              "clusters": [p[0] for p in parts], "users": [p[1] for p in parts],
+                                              "contexts": [p[2] for p in parts]}))
+        for plane in (correct, lax):
+            Cluster(plane.kubeconfig).checked("POST", "/apis/node.k8s.io/v1/runtimeclasses", {
+                "apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass", "metadata": {"name": "sandboxed"},
+                "handler": "runc"})
+        extra = root / "extra"
+        extra.mkdir()
+        doc = yaml.safe_load(SEED.read_text())
+        doc["metadata"]["name"] = "vulnerable-pod-sandboxed"
+        doc["spec"]["runtimeClassName"] = "sandboxed"
+        (extra / "vulnerable-pod-sandboxed.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+        yield {"root": root, "kubeconfig": kubeconfig, "extra": extra, "correct": correct, "lax": lax,
+               "down_server": parts[2][0]["cluster"]["server"]}
+    finally:
+        for plane in (correct, lax, down):
+            if plane is not None:
+                plane.stop()
+
+
+def harness(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PSS_HARNESS_", "PYTEST_"))}
+    return subprocess.run([sys.executable, "-m", "harness", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=900, env=env)
+
+
+def run_fleet(planes) -> subprocess.CompletedProcess:
+    p = planes
+    return harness("fleet", "--kubeconfig", str(p["kubeconfig"]), "--contexts", "correct,lax,down", "--parallel", "2",
+                   "--reports", str(p["root"] / "fleet"), "--audit-log", f"correct={p['correct'].audit_log}",
+                   "--audit-log", f"lax={p['lax'].audit_log}", "--format", "json", "--",
+                   *PYTEST_ARGS, "--psa-scenarios", str(p["extra"]), cwd=p["root"])
+
+
+@pytest.fixture(scope="module")
+def first(planes):
+    return run_fleet(planes)
+
+
+def test_fleet_gives_one_row_per_cluster_with_the_right_verdict(first, planes, schema_check):
+    assert first.returncode == 5, first.stderr  # a finding (lax) and a cluster not checked (down)
+    doc = json.loads(first.stdout)
+    schema_check(doc, "fleet")
+    rows = {r["context"]: r for r in doc["clusters"]}
+    assert [r["context"] for r in doc["clusters"]] == ["correct", "lax", "down"]
+
+    correct = rows["correct"]
+    assert correct["verdict"] == "passed" and correct["cause"] is None
+    assert correct["items"] == 9 and correct["counts"] == {"passed": 9}
+
+    lax = rows["lax"]
+    assert lax["verdict"] == "gap"
+    assert lax["failures"] == {"weaker": 2, "stricter": 1, "different": 0, "error": 0}
+    lax_results = bundle.load_results(planes["root"] / "fleet" / lax["bundle"])["results"]
+    failed = sorted(r["name"] for r in lax_results if r["result"] == "failed")
+    assert failed == ["vulnerable-pod-sandboxed[Pod-baseline-enforce-latest]",
+                      "vulnerable-pod-sandboxed[Pod-restricted-enforce-latest]",
+                      "vulnerable-pod[Pod-privileged-enforce-latest]"]
+    exempt = {r["name"]: (r["observed"]["audit_annotations"] or {}).get("pod-security.kubernetes.io/exempt")
+              for r in lax_results if r["scenario"] == "vulnerable-pod-sandboxed"}
+    assert set(exempt.values()) == {"runtimeClass"}  # the server says why: the RuntimeClass exemption
+    # the namespace exemption is invisible to the run: everything else passes as on the correct plane
+    assert sorted(r["name"] for r in lax_results if r["result"] == "passed") == sorted(
+        r["name"] for r in bundle.load_results(planes["root"] / "fleet" / correct["bundle"])["results"]
+        if r["name"] not in failed)
+
+    down = rows["down"]
+    assert down["verdict"] == "unreachable" and down["exit_status"] == 3 and down["bundle"] is None
+    assert "did not answer" in down["cause"] and planes["down_server"] not in json.dumps(doc)
+
+    for row in (correct, lax):
+        assert row["server_version"] == "v1.37.2"
+        assert row["bundle_sha256"] == bundle.sums_digest(planes["root"] / "fleet" / row["bundle"])
+    assert correct["cluster_fingerprint"] != lax["cluster_fingerprint"]  # two clusters, no shared client state
+    assert doc["summary"]["verdicts"]["passed"] == 1 and doc["summary"]["findings"] == 1
+    assert doc["summary"]["unchecked"] == 1
+    for ctx in ("correct", "lax", "down"):  # progress per cluster on stderr
+        assert re.search(rf"\[\d/3\] {ctx}: (PASSED|GAP|UNREACHABLE) in", first.stderr), first.stderr
+
+
+def test_a_second_run_shows_drift_and_the_fleet_report_renders_in_a_browser(first, planes, tmp_path, schema_check):
+    assert first.returncode == 5
+    correct = Cluster(planes["correct"].kubeconfig)
+    correct.checked("POST", "/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies", {
+        "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
+        "metadata": {"name": "no-sandboxed"},
+        "spec": {"failurePolicy": "Fail",
+                 "matchConstraints": {"resourceRules": [{"apiGroups": [""], "apiVersions": ["v1"],
+                                                         "operations": ["CREATE"], "resources": ["pods"]}]},
+                 "validations": [{"expression": "!has(object.spec.runtimeClassName) || "
+                                                "object.spec.runtimeClassName != 'sandboxed'",
+                                  "message": "sandboxed pods are not allowed here"}]}})
+    correct.checked("POST", "/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings", {
+        "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicyBinding",
+        "metadata": {"name": "no-sandboxed"}, "spec": {"policyName": "no-sandboxed", "validationActions": ["Deny"]}})
+    probe = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "probe"},
+             "spec": {"runtimeClassName": "sandboxed", "containers": [{"name": "c", "image": "registry.k8s.io/pause:3.10"}]}}
+    poll(lambda: correct.submit(probe, "default").message, until=lambda m: "sandboxed pods are not allowed" in m,
+         timeout=60, interval=0.5, what="the ValidatingAdmissionPolicy to refuse a sandboxed pod")  # 422 Invalid
+
+    second = run_fleet(planes)
+    assert second.returncode == 5, second.stderr
+    rows = {r["context"]: r for r in json.loads(second.stdout)["clusters"]}
+    assert rows["correct"]["verdict"] == "deviation" and rows["correct"]["failures"]["weaker"] == 0
+    assert rows["lax"]["verdict"] == "gap" and rows["down"]["verdict"] == "unreachable"
+
+    out = tmp_path / "report"
+    made = harness("report", "fleet", str(out), str(planes["root"] / "fleet"), "--format", "json", cwd=planes["root"])
+    assert made.returncode == 5, made.stderr
+    doc = json.loads(made.stdout)
+    assert json.loads((out / "fleet-report.json").read_text()) == doc
+    schema_check(doc, "fleet-report")
+    by = {c["name"]: c for c in doc["clusters"]}
+    assert doc["summary"]["drifted"] == ["correct"]
+    changes = by["correct"]["drift"]["changes"]
+    assert changes and all(c["level"] == "privileged" and c["before"] == "passed" and c["after"] == "failed"
+                           for c in changes)
+    assert by["lax"]["drift"]["previous"]["run_id"] and not by["lax"]["drift"]["drifted"]
+    assert by["lax"]["controls"]["cis"]["5.2.2"] == "failed" and by["correct"]["controls"]["attack"]["T1611"] == "failed"
+    assert by["down"]["controls"] is None and by["down"]["verdict"] == "unreachable"
+    assert doc["summary"]["server_versions"] == {"v1.37.2": ["correct", "lax"]}
+    assert harness("report", "verify", str(out), cwd=planes["root"]).returncode == 0
+
+    chromium = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
+    if chromium is None:
+        pytest.skip("no Chromium on PATH; install Debian's package: apt-get install -y chromium")
+    index = out / "index.html"
+
+    def browse(url: str, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([chromium, *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", *args, url],
+                              capture_output=True, text=True, timeout=120)
+
+    dom = browse(index.as_uri() + "?verdict=gap", "--dump-dom", "--virtual-time-budget=2000")
+    assert dom.returncode == 0 and "<html" in dom.stdout, dom.stderr[-2000:]
+    page = dom.stdout
+    assert 'data-filter="gap"' in page, "the page script did not apply ?verdict="
+    assert "1 of 3 cluster(s) gap" in page
+    rows_html = re.findall(r'<tr id="c-([a-z]+)" data-verdict="([a-z-]+)"( class="filtered")?', page)
+    assert [(n, v, bool(f)) for n, v, f in rows_html] == [("correct", "deviation", True), ("lax", "gap", False),
+                                                          ("down", "unreachable", True)]
+    assert re.search(r'data-status="not-checked" title="[^"]*">not checked: unreachable', page)
+    assert re.search(r'<h3 data-drifted="correct">correct: \d+ control\(s\) changed since run', page)
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    SCREENSHOT.unlink(missing_ok=True)
+    shot = browse(index.as_uri(), f"--screenshot={SCREENSHOT}", "--window-size=1400,2200", "--hide-scrollbars",
+                  "--virtual-time-budget=2000")
+    assert shot.returncode == 0, shot.stderr[-2000:]
+    assert SCREENSHOT.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and SCREENSHOT.stat().st_size > 20_000
