@@ -9,12 +9,14 @@ May import the core (errors, polling) and the standard library; no kubernetes cl
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 import re
 import shlex
 import subprocess
 import threading
+import time
 from pathlib import Path
 from typing import Iterator
 
@@ -31,8 +33,12 @@ class AuditSource:
     are not this process's), ``since=0`` for the whole log. Lines are indexed by ``auditID``
     unparsed and only the events asked for are decoded, since most of what a process reads is
     other processes' requests. A truncated (rotated) file is read again from its start; a partial
-    last line waits for its end. Each event is handed out once.
+    last line waits for its end. Each event is handed out once. An event nobody asked for within
+    ``KEEP`` seconds of being read is forgotten (other processes' events, mostly): a process's
+    memory stays bounded however long the run, and a request's own event is asked for at once.
     """
+
+    KEEP = 120.0  #: seconds an unclaimed event stays indexed
 
     _ID = re.compile(rb'"auditID"\s*:\s*"([^"]+)"')
     _COMPLETE = re.compile(rb'"stage"\s*:\s*"ResponseComplete"')
@@ -41,6 +47,7 @@ class AuditSource:
         self.spec = str(spec)
         self._offset = 0
         self._index: dict[str, bytes] = {}
+        self._batches: collections.deque[tuple[float, list[str]]] = collections.deque()  #: (read at, ids indexed)
         self._lock = threading.Lock()
         if not self.spec.startswith("!"):
             if not Path(self.spec).exists():
@@ -63,12 +70,21 @@ class AuditSource:
             end = data.rfind(b"\n") + 1
             self._offset += end
             lines = data[:end].splitlines()
+        now = time.monotonic()
+        while self._batches and self._batches[0][0] < now - self.KEEP:
+            for old in self._batches.popleft()[1]:
+                self._index.pop(old, None)
+        added = []
         for line in lines:
             if not self._COMPLETE.search(line):
                 continue
             m = self._ID.search(line)
             if m:
-                self._index[m.group(1).decode()] = line
+                audit_id = m.group(1).decode()
+                self._index[audit_id] = line
+                added.append(audit_id)
+        if added:
+            self._batches.append((now, added))
 
     def _take(self, audit_id: str) -> dict | None:
         line = self._index.pop(audit_id, None)

@@ -43,6 +43,7 @@ from harness.corpus.scenarios import Scenario
 __all__ = ["Execution", "Runtime", "Submission"]
 
 NEVER_SCHEDULE_GATE = "pss-harness.io/never-schedule"
+_OBJECTS = 64  #: scenario-kind objects remembered (a file's items are submitted together: its kinds are enough)
 CANARY_POLICY = Policy(Level.RESTRICTED, Mode.ENFORCE, LATEST)
 
 
@@ -82,6 +83,7 @@ class Runtime:
                              labels=self.engine.labels)
         self._server_minor = server_minor
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._objects: dict[tuple[int, str], tuple[Scenario, dict]] = {}  #: ``_object``'s (least recent first)
         atexit.register(self.cleanup)
 
     @property
@@ -197,11 +199,27 @@ class Runtime:
         return result
 
     def submission(self, scenario: Scenario, kind: str, policy: Policy) -> "Submission":
-        """The request a scenario item makes."""
-        pods_denied = policy.mode is Mode.ENFORCE and \
+        """The request a scenario item makes.
+
+        The object is built once per scenario and kind and shared by its policies' submissions (a
+        submission is never changed: ``_send`` sends a copy of its metadata, a deep copy on the
+        update path); ``pods_denied`` is worked out only where it is read (``--live``).
+        """
+        pods_denied = self.cfg.live and policy.mode is Mode.ENFORCE and \
             expected(scenario, "Pod", policy, self.expectation_minor).outcome is Outcome.DENIED
         update = scenario.update["ephemeralContainers"] if scenario.update else None
-        return Submission(as_kind(scenario.manifest, kind), policy, scenario.id, update, pods_denied)
+        return Submission(self._object(scenario, kind), policy, scenario.id, update, pods_denied)
+
+    def _object(self, scenario: Scenario, kind: str) -> dict:
+        """``as_kind(scenario.manifest, kind)``, remembered for the last ``_OBJECTS`` scenario-kind pairs."""
+        key = (id(scenario), kind)
+        found = self._objects.pop(key, None)
+        if found is None or found[0] is not scenario:
+            found = (scenario, as_kind(scenario.manifest, kind))
+            if len(self._objects) >= _OBJECTS:
+                del self._objects[next(iter(self._objects))]
+        self._objects[key] = found
+        return found[1]
 
     def _send(self, w: "Submission") -> Execution:
         ns = self.ns.by_policy[w.policy]

@@ -26,7 +26,8 @@ import pytest
 from harness.cluster.incluster import InCluster
 from harness.core.errors import HarnessError
 from harness.core.settings import HarnessConfig
-from harness.plugin import evidence, status
+from harness.plugin import allure as allure_labels
+from harness.plugin import evidence, gcpolicy, status
 from harness.plugin.collect import ScenarioFile, ScenarioItem, is_scenario_file
 from harness.plugin.options import add_options, get_config, reports_dir
 from harness.plugin.runstatus import RunTracker, tracker_of
@@ -177,6 +178,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     scenario item (``-m "not integration"``). Without xdist the start waits for the collection.
     """
     config = session.config
+    allure_labels.install_writer(config)  # every process: allure-pytest registered its file logger in configure
     if is_worker(config) or config.option.collectonly or not _distributed(config):
         return
     if _args_have_scenarios(config) and _markexpr_may_select_scenarios(config):
@@ -227,15 +229,26 @@ def pytest_testnodedown(node, error) -> None:
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Without xdist: start the target and run the preflight once the selection holds a scenario item.
 
+    Every process: a large collection is frozen out of the garbage collector's scans (``gcpolicy``).
     An empty shard prepares too, so that every shard of a run leaves a bundle for ``report merge``.
     """
     config = session.config
+    if not config.option.collectonly:
+        gcpolicy.after_collection(sum(isinstance(item, ScenarioItem) for item in session.items))
     if is_worker(config) or config.option.collectonly or _distributed(config):
         return
     if session.testsfailed and not config.option.continue_on_collection_errors:
         return  # pytest stops on the collection errors; no cluster needed to report them
     if any(isinstance(item, ScenarioItem) for item in session.items) or _empty_shard(config, session.items):
         prepare(config)
+
+
+@pytest.hookimpl(optionalhook=True, tryfirst=True)  # pytest-xdist's hook: absent with -p no:xdist
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """``--dist loadfile``/``loadscope`` (the harness's default under ``-n``) without xdist's quadratic bookkeeping."""
+    from harness.plugin import scheduling
+
+    return scheduling.make(config.getvalue("dist"), config, log)
 
 
 @pytest.hookimpl(optionalhook=True)  # pytest-xdist's hook: absent with -p no:xdist
@@ -263,11 +276,34 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
 
 @pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem):
+    yield
+    if isinstance(item, ScenarioItem):  # its reports and record are out: a long run does not keep 17k records
+        item.release()
+
+
+@pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call):
     outcome = yield
     report = outcome.get_result()
     if isinstance(item, ScenarioItem) and report.when == "call":
         evidence.record_item(item, report, session_runtime(item.config))
+
+
+_ITEM_REPORTS = gcpolicy.ReportCounter()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_logreport(report) -> None:
+    """Scenario items' reports, which the terminal reporter keeps to the end: equal strings held once (a report
+    from an xdist worker arrives with its own copy of every keyword and property), and frozen out of GC scans."""
+    nodeid = report.nodeid
+    if ".yaml::" not in nodeid and ".yml::" not in nodeid:
+        return
+    if getattr(report, "node", None) is not None:  # unserialised by the xdist controller: its own strings
+        gcpolicy.share_strings(report)
+    if getattr(report, "pss_harness", None) is not None:  # the call report: one per item
+        _ITEM_REPORTS()
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:

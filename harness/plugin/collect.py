@@ -95,7 +95,7 @@ class ScenarioFile(pytest.File):
 
 
 _SEEN_IDS = pytest.StashKey[dict]()
-_MARKERS = pytest.StashKey[set]()
+_MARKERS = pytest.StashKey[dict]()
 _BY_FILE = pytest.StashKey[dict]()
 #: xdist distribution modes that run every item of a file in one process
 _WHOLE_FILE_DIST = ("no", "loadfile", "loadscope")
@@ -111,23 +111,28 @@ class ScenarioItem(pytest.Item):
         self.execution = None
         self.verdict: Verdict | None = None
         self._prefetched = None  # a future of its Execution (or exception), sent with its siblings
+        self._ran = False        # runtest started: never prefetched again
         marks = [marker_name("level", policy.level.value), marker_name("mode", policy.mode.value),
                  marker_name("kind", kind.lower()), marker_name("severity", scenario.severity)]
         marks += [marker_name("check", c) for c in scenario.check_ids()]
         marks += [marker_name("attack", t) for t in scenario.attack]
         marks += ["control"] if scenario.is_control else ["attack"]
-        self.add_marker("integration")  # every item talks to a cluster: `-m "not integration"` needs none
-        registered = self.config.stash.setdefault(_MARKERS, set())
-        for m in marks:
-            if m not in registered:  # keep --strict-markers happy for corpus-defined names
-                self.config.addinivalue_line("markers", f"{m}: scenario marker added by pss-harness")
-                registered.add(m)
-            self.add_marker(m)
+        # one MarkDecorator per name and run, shared by the items (marks are immutable): looking a
+        # name up on pytest.mark costs more than the rest of an item's construction
+        registered = self.config.stash.setdefault(_MARKERS, {})
+        for m in ("integration", *marks):  # integration: every item talks to a cluster; `-m "not integration"` needs none
+            decorator = registered.get(m)
+            if decorator is None:
+                if m != "integration":  # keep --strict-markers happy for corpus-defined names
+                    self.config.addinivalue_line("markers", f"{m}: scenario marker added by pss-harness")
+                decorator = registered[m] = getattr(pytest.mark, m)
+            self.add_marker(decorator)
         self.extra_keyword_matches.update(
             {policy.level.value, policy.mode.value, kind, str(policy.version), scenario.severity,
              *scenario.check_ids(), *scenario.attack, *scenario.cis})
 
     def runtest(self) -> None:
+        self._ran = True
         rt = runtime_for(self.config)
         self.expectation = expected(self.scenario, self.kind, self.policy, rt.expectation_minor)
         audit = self.policy.mode is Mode.AUDIT
@@ -169,13 +174,18 @@ class ScenarioItem(pytest.Item):
                 if isinstance(it, ScenarioItem):
                     by_file.setdefault(it.parent, []).append(it)
         siblings = [it for it in by_file.get(self.parent, [])
-                    if it._prefetched is None and it.execution is None
+                    if it._prefetched is None and not it._ran
                     and not (it.policy.mode is Mode.AUDIT and rt.audit is None)]
         if self not in siblings:
             siblings.append(self)
         futures = rt.submit_many([rt.submission(it.scenario, it.kind, it.policy) for it in siblings])
         for it, future in zip(siblings, futures):
             it._prefetched = future
+
+    def release(self) -> None:
+        """Drop what the item holds once its reports are out (its record is on disk): memory stays flat as runs grow."""
+        self.expectation = self.execution = self.verdict = self._prefetched = None
+        self.__dict__.pop("psa_record", None)
 
     def _explain(self) -> str:
         exp, obs = self.expectation, self.execution.observation

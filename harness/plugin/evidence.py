@@ -3,7 +3,8 @@
 Each process (controller or xdist worker) appends its items' records to
 ``<reports>/evidence/<run-id>/records/<worker>.jsonl`` from ``pytest_runtest_makereport``, and
 labels the item for Allure (``allure_labels``). At the end of the session the controller merges
-the records with the run's metadata and status into the bundle (``bundle``): ``results.json``,
+the records with the run's metadata and status into the bundle (``bundle``), streaming them from
+the record files rather than holding the run (``harness.reports.store``): ``results.json``,
 ``history.json``, ``index.html`` and ``SHA256SUMS``; it adds the run to the history store
 ``<reports>/history.sqlite``, removes the per-process record files and points ``<reports>/latest``
 at the run.
@@ -24,7 +25,7 @@ as known secrets in every process before its first record is written. A record i
 ``harness.reports.record.item_record`` (the typed record: every field, in one order); the run
 metadata is a ``record.RunMeta``.
 
-Imports: pytest, ``harness`` (its version), ``harness.reports`` (record, bundle, history, redact) and
+Imports: pytest, ``harness`` (its version), ``harness.reports`` (record, bundle, history, redact, store) and
 ``harness.plugin`` (allure, options); it reaches the cluster only through the runtime it is handed.
 """
 
@@ -34,7 +35,6 @@ import dataclasses
 import datetime
 import functools
 import hashlib
-import json
 import os
 import platform
 import shutil
@@ -49,6 +49,7 @@ from harness.reports import bundle
 from harness.reports import history
 from harness.reports.record import RunMeta, corpus_digest, item_record, result_counts, results_document, run_status
 from harness.reports.redact import default_redactor, secrets_from_client
+from harness.reports.store import RecordStore
 
 __all__ = ["close_records", "default_outputs", "evidence_dir", "finish_run", "finished_run", "has_run", "history_path",
            "record_item", "reports_root", "run_dir", "start_run"]
@@ -331,10 +332,10 @@ def finish_run(config: pytest.Config, state, exitstatus, status: dict | None = N
     if meta is None:
         return None
     directory = evidence_dir(config, meta["run_id"])
-    records = []
-    for part in sorted((directory / "records").glob("*.jsonl")):
-        records += [json.loads(line) for line in part.read_text(encoding="utf-8").splitlines() if line.strip()]
-    records.sort(key=lambda r: r["nodeid"])
+    # every record is read once and kept slim; results.json and the report's details stream the full
+    # ones from the record files (a run is never held in memory whole: harness.reports.store)
+    store = RecordStore.scan(sorted((directory / "records").glob("*.jsonl")))
+    records = store.records
     scenarios = {r["scenario"]: r["scenario_sha256"] for r in records if r.get("scenario_sha256")}
     counts = result_counts(records)
     if status is None:
@@ -353,7 +354,8 @@ def finish_run(config: pytest.Config, state, exitstatus, status: dict | None = N
         snapshot = history.snapshot(db, meta["run_id"], history.history_key(meta))
     except Exception as exc:  # the evidence matters more than its history: report and go on
         problems.append(f"could not update the history store {db}: {exc}")
-    bundle.write_bundle(directory, results, snapshot)
+    with store:
+        bundle.write_bundle(directory, results, snapshot, store=store)
     shutil.rmtree(directory / "records", ignore_errors=True)
     bundle.write_sums(directory)  # the record files are gone: sums over the final content
     signed = _sign(config, directory, meta, problems)

@@ -27,7 +27,7 @@ import hashlib
 import json
 import re
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from harness.core.errors import UsageError
 from harness.core.shard import coverage
@@ -50,6 +50,7 @@ __all__ = [
     "dump_results",
     "load_results",
     "merge",
+    "results_chunks",
     "sign",
     "sums_digest",
     "verify",
@@ -86,10 +87,23 @@ def dump_json(data) -> str:
 
 def dump_results(results: Results) -> str:
     """``results.json`` text: the metadata indented, then one item record per line (grep- and diff-friendly)."""
+    lines = [json.dumps(r, sort_keys=True, ensure_ascii=False).encode("utf-8") for r in results.get("results", [])]
+    return b"".join(results_chunks(results, lines)).decode("utf-8")
+
+
+def results_chunks(results: Results, lines: Iterable[bytes]) -> Iterator[bytes]:
+    """``dump_results``' text as it is written, from each record's JSON line (``json.dumps(r, sort_keys=True,
+    ensure_ascii=False)``, UTF-8): a ``RecordStore``'s lines go out without being decoded or held."""
     head = {k: v for k, v in results.items() if k != "results"}
-    lines = [json.dumps(r, sort_keys=True, ensure_ascii=False) for r in results.get("results", [])]
     text = json.dumps(head, indent=1, sort_keys=True, ensure_ascii=False)
-    return text[:-1].rstrip() + ',\n "results": [\n' + ",\n".join(lines) + ("\n" if lines else "") + "]\n}\n"
+    yield (text[:-1].rstrip() + ',\n "results": [\n').encode("utf-8")
+    first = True
+    for line in lines:
+        if not first:
+            yield b",\n"
+        yield line
+        first = False
+    yield (("" if first else "\n") + "]\n}\n").encode("utf-8")
 
 
 # -- SHA256SUMS ------------------------------------------------------------------------------
@@ -186,23 +200,28 @@ def verify(directory: str | Path) -> Verification:
 # -- writing, building, merging --------------------------------------------------------------
 
 def write_bundle(directory: str | Path, results: Results, history: dict | None = None,
-                 diff: dict | None = None, sign_key=None) -> Path:
+                 diff: dict | None = None, sign_key=None, store=None) -> Path:
     """Write ``results.json``, ``history.json`` and ``diff.json`` (if given), ``index.html`` and ``SHA256SUMS``.
 
     Then sign the bundle with ``sign_key`` (an Ed25519 private key or its PEM file), or without
-    one remove a signature left from before (it no longer covers these files).
+    one remove a signature left from before (it no longer covers these files). With ``store``
+    (a ``harness.reports.store.RecordStore``), ``results["results"]`` are its slim records and
+    the full ones are streamed from it: the same files, without the run held in memory.
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     results = dict(results, schema=results.get("schema", SCHEMA))
-    safefs.write_text(directory, RESULTS, dump_results(results))  # replaces a planted link, never writes through it
+    if store is None:
+        safefs.write_text(directory, RESULTS, dump_results(results))  # replaces a planted link, never writes through it
+    else:
+        safefs.write_chunks(directory, RESULTS, results_chunks(results, store.lines()))
     if history is not None:
         safefs.write_text(directory, HISTORY, dump_json(history))
     if diff is not None:
         safefs.write_text(directory, DIFF, dump_json(diff))
     else:
         diff = _load_json(directory / DIFF)
-    safefs.write_text(directory, INDEX, render(results, history, diff))
+    safefs.write_text(directory, INDEX, render(results, history, diff, full=store.record if store is not None else None))
     sums = write_sums(directory)
     signing.seal(directory, sign_key, results["run"])
     return sums

@@ -446,8 +446,12 @@ def _item(record: dict, ident: str, index: int) -> str:
     return "".join(out)
 
 
-def _scenarios(records: list[dict]) -> tuple[str, str]:
-    """The drill-down section, and the data blob (interned strings, per-item fields, distinct manifests)."""
+def _scenarios(records: list[dict], full=None) -> tuple[str, str]:
+    """The drill-down section, and the data blob (interned strings, per-item fields, distinct manifests).
+
+    ``full(record)``: the full record of each of ``records`` where they are slim (``harness.reports.store``):
+    the per-item parts read it, one item at a time.
+    """
     by_scenario: dict[str, list[dict]] = defaultdict(list)
     for r in records:
         by_scenario[r["scenario"]].append(r)
@@ -493,6 +497,8 @@ def _scenarios(records: list[dict]) -> tuple[str, str]:
                                                                 if first.get("scenario_sha256") else "")))]
         out.append(_kv(rows))
         for r in rs:
+            if full is not None:
+                r = full(r)
             ident = "i-" + _slug(_item_name(r))
             n = 2
             while ident in used_ids:
@@ -547,8 +553,11 @@ def _diff(diff: dict | None) -> str:
     return "".join(out)
 
 
-def render(results: Results, history: dict | None = None, diff: dict | None = None) -> str:
-    """The whole page for one ``results.json`` content (optional history snapshot and upgrade diff)."""
+def render(results: Results, history: dict | None = None, diff: dict | None = None, *, full=None) -> str:
+    """The whole page for one ``results.json`` content (optional history snapshot and upgrade diff).
+
+    ``full``: see ``_scenarios`` (the records are slim, and ``full`` reads each one's details).
+    """
     run, records = results.get("run") or {}, results.get("results") or []
     cells = control_summary(records)
     for c in cells.values():
@@ -558,7 +567,7 @@ def render(results: Results, history: dict | None = None, diff: dict | None = No
         verdict = str(run["status"]).upper()
     else:  # a bundle written before runs had a status
         verdict = "FAILED" if counts["failed"] else ("PASSED" if counts["passed"] else "NO RESULTS")
-    scenarios, data = _scenarios(records)
+    scenarios, data = _scenarios(records, full)
     title = f"{_engine_short(run)} evidence \u2014 run {run.get('run_id', '?')}"
     return "".join([
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">",

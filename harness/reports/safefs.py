@@ -26,10 +26,11 @@ import os
 import stat
 import tempfile
 from pathlib import Path, PurePosixPath
+from typing import Iterable
 
 from harness.core.errors import HarnessError
 
-__all__ = ["Listing", "Refusal", "Refused", "escape_reason", "open_regular", "read_bytes", "sha256", "walk",
+__all__ = ["Listing", "Refusal", "Refused", "escape_reason", "open_regular", "read_bytes", "sha256", "walk", "write_chunks",
            "write_text"]
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
@@ -195,11 +196,17 @@ def sha256(directory: str | Path, rel: str) -> str:
 
 def write_text(directory: str | Path, name: str, text: str, mode: int = 0o644) -> Path:
     """Write ``directory/name`` atomically (temporary file, then ``os.replace``), never through a link."""
+    return write_chunks(directory, name, (text.encode("utf-8"),), mode)
+
+
+def write_chunks(directory: str | Path, name: str, chunks: Iterable[bytes], mode: int = 0o644) -> Path:
+    """``write_text`` of the concatenated ``chunks`` (bytes), written as they come: a large file is never held whole."""
     directory = Path(directory)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb") as fh:
+            for chunk in chunks:
+                fh.write(chunk)
         os.chmod(tmp, mode)
         os.replace(tmp, directory / name)
     except BaseException:

@@ -101,3 +101,21 @@ def test_find_waits_for_an_event_written_meanwhile(tmp_path):
         assert source.find("late", timeout=10)["auditID"] == "late"
     finally:
         timer.join()
+
+
+def test_unclaimed_events_are_forgotten_after_keep_seconds(tmp_path):
+    """Other processes' events are indexed as the log is read; those nobody asks for do not pile up."""
+    log = tmp_path / "audit.log"
+    log.write_text("")
+    source = AuditSource(str(log))
+    with log.open("a") as fh:
+        fh.writelines(event(f"other-{i}") for i in range(100))
+        fh.write(event("mine"))
+    assert source.find("mine", timeout=0)["auditID"] == "mine"
+    assert len(source._index) == 100  # read, not asked for
+    source.KEEP = 0.0
+    with log.open("a") as fh:
+        fh.write(event("next"))
+    assert source.find("next", timeout=0)["auditID"] == "next"
+    assert source._index == {}  # the first read's batch is older than KEEP: forgotten
+    assert source.find("other-1", timeout=0) is None
