@@ -73,14 +73,9 @@ def _target(args) -> Iterator[tuple]:
         finally:
             cluster.close()
         return
-    from harness.embedded import EmbeddedCluster
+    from harness.embedded import announced_embedded_plane
 
-    def say(message: str) -> None:
-        print(message, file=sys.stderr, flush=True)
-
-    say(f"starting an embedded control plane ({args.k8s_version or 'default version'})")
-    with EmbeddedCluster(args.k8s_version, progress=say) as embedded:
-        say(f"Kubernetes {embedded.version} ready in {embedded.started_seconds:.1f}s")
+    with announced_embedded_plane(args.k8s_version) as embedded:  # told on stderr
         cluster = Cluster(embedded.kubeconfig)
         try:
             yield cluster, args.audit_log or str(embedded.audit_log), "embedded"

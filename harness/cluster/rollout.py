@@ -107,13 +107,11 @@ def connect(kubeconfig: str | None, context: str | None, k8s_version: str | None
     embedded = None
     audit = None
     in_cluster = detect() if kubeconfig is None and k8s_version is None and not seed_objects else None
-    try:
+    with contextlib.ExitStack() as stack:
         if kubeconfig is None and in_cluster is None:
-            from harness.embedded import EmbeddedCluster
+            from harness.embedded import announced_embedded_plane
 
-            progress(f"starting an embedded control plane ({k8s_version or 'default version'})")
-            embedded = EmbeddedCluster(k8s_version, progress=progress).start()
-            progress(f"Kubernetes {embedded.version} ready in {embedded.started_seconds:.1f}s")
+            embedded = stack.enter_context(announced_embedded_plane(k8s_version, progress))
             kubeconfig, audit = str(embedded.kubeconfig), str(embedded.audit_log)
             if seed_objects:
                 seeder = Cluster(kubeconfig)
@@ -138,9 +136,6 @@ def connect(kubeconfig: str | None, context: str | None, k8s_version: str | None
             info = rt.cluster.server_version()
             yield Target(rt.cluster, _describe(shown, info), info.get("gitVersion", "?"), rt.server_minor, rt,
                          kubeconfig)
-    finally:
-        if embedded is not None:
-            embedded.stop()
 
 
 def _describe(where: str, info: dict) -> str:

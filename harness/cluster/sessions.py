@@ -33,15 +33,12 @@ def open_runtime(kubeconfig: str | None = None, context: str | None = None, k8s_
 
     An explicit ``k8s_version`` asks for the embedded plane of that version, even in a pod.
     """
-    embedded = None
     in_cluster = detect() if kubeconfig is None and k8s_version is None else None
-    try:
+    with contextlib.ExitStack() as stack:
         if kubeconfig is None and in_cluster is None:
-            from harness.embedded import EmbeddedCluster
+            from harness.embedded import announced_embedded_plane
 
-            progress(f"starting an embedded control plane ({k8s_version or 'default version'})")
-            embedded = EmbeddedCluster(k8s_version, progress=progress).start()
-            progress(f"Kubernetes {embedded.version} ready in {embedded.started_seconds:.1f}s")
+            embedded = stack.enter_context(announced_embedded_plane(k8s_version, progress))
             kubeconfig, audit_log = str(embedded.kubeconfig), str(embedded.audit_log)
         cfg = standalone(kubeconfig=kubeconfig, context=context, k8s_version=k8s_version,
                          in_cluster=in_cluster.to_dict() if in_cluster else None)
@@ -52,7 +49,4 @@ def open_runtime(kubeconfig: str | None = None, context: str | None = None, k8s_
             yield runtime
         finally:
             runtime.cleanup()
-    finally:
-        if embedded is not None:
-            embedded.stop()
 

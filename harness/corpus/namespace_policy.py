@@ -32,6 +32,7 @@ import yaml
 from harness.core.errors import ScenarioError, UsageError
 from harness.core.model import Level, PolicyVersion
 from harness.core.namespace_rules import AllowedExemption, DesiredState, LabelSelector, Rule
+from harness.corpus.yaml_lines import LineLoader
 
 __all__ = ["API_VERSION", "KIND", "NamespacePolicyError", "load_namespace_policy"]
 
@@ -50,26 +51,6 @@ class NamespacePolicyError(ScenarioError):
     """A namespace policy file is malformed; the message starts with ``path:line``."""
 
 
-class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
-    """A SafeLoader that records each mapping key's line (1-based) under ``__lines__``, and the mapping's own."""
-
-
-def _mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = False) -> dict:
-    out: dict = {}
-    lines = {"__self__": node.start_mark.line + 1}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        if key in out:
-            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
-        out[key] = loader.construct_object(value_node, deep=True)
-        lines[key] = key_node.start_mark.line + 1
-    out["__lines__"] = lines
-    return out
-
-
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
-
-
 def _keys(d: dict) -> list:
     return [k for k in d if k != "__lines__"]
 
@@ -85,7 +66,7 @@ def load_namespace_policy(path: str | Path) -> DesiredState:
     except (OSError, UnicodeDecodeError) as exc:
         raise NamespacePolicyError(where, f"cannot read: {exc}") from None
     try:
-        docs = [d for d in yaml.load_all(text, Loader=_Loader) if d is not None]
+        docs = [d for d in yaml.load_all(text, Loader=LineLoader) if d is not None]
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         raise NamespacePolicyError(where, f"YAML syntax error: {getattr(exc, 'problem', None) or exc}",

@@ -24,6 +24,7 @@ from harness.core.errors import ScenarioError, UsageError
 from harness.core.kinds import KIND_NAMES
 from harness.core.scenario import DeclaredCheck, Scenario
 from harness.core.model import Level, VersionRange
+from harness.corpus.yaml_lines import LineLoader
 
 __all__ = [
     "ANNOTATION",
@@ -64,26 +65,6 @@ _CHECK_FIELDS = {"id", "versions", "kinds"}
 _UPDATE_FIELDS = {"ephemeralContainers"}
 
 
-class _LineLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # libyaml when present: ~8x faster
-    """A SafeLoader that records the line of every mapping key (1-based) under ``__lines__``."""
-
-
-def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
-    mapping = {}
-    lines = {}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        if key in mapping:
-            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
-        mapping[key] = loader.construct_object(value_node, deep=True)
-        lines[key] = key_node.start_mark.line + 1
-    mapping["__lines__"] = lines
-    return mapping
-
-
-_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
 def _strip_lines(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _strip_lines(v) for k, v in value.items() if k != "__lines__"}
@@ -94,7 +75,7 @@ def _strip_lines(value: Any) -> Any:
 
 def _load_yaml(text: str, path: Path, first_line: int = 0) -> list[Any]:
     try:
-        return list(yaml.load_all(text, Loader=_LineLoader))
+        return list(yaml.load_all(text, Loader=LineLoader))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line = first_line + mark.line + 1 if mark else None

@@ -7,7 +7,13 @@ PyYAML and cryptography); never ``harness.cluster`` or anything above it.
 """
 
 from harness.embedded.builder import DEFAULT_K8S_VERSION, Binaries, binaries_for, build, resolve_version
-from harness.embedded.plane import EmbeddedCluster, Exemptions, Identity, PodSecurityDefaults
+from harness.embedded.plane import (
+    EmbeddedCluster,
+    Exemptions,
+    Identity,
+    PodSecurityDefaults,
+    announced_embedded_plane,
+)
 
 __all__ = [
     "DEFAULT_K8S_VERSION",
@@ -16,6 +22,7 @@ __all__ = [
     "Exemptions",
     "Identity",
     "PodSecurityDefaults",
+    "announced_embedded_plane",
     "binaries_for",
     "build",
     "resolve_version",

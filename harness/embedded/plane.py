@@ -31,7 +31,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import yaml
 
@@ -481,6 +481,16 @@ class EmbeddedCluster:
         if self._old_sigterm is not None and threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, self._old_sigterm)
             self._old_sigterm = None
+
+
+@contextlib.contextmanager
+def announced_embedded_plane(k8s_version: str | None, progress: Progress = _stderr) -> Iterator[EmbeddedCluster]:
+    """A fresh ``EmbeddedCluster`` of ``k8s_version`` (``None``: the default) for a command's ``with`` block:
+    ``progress`` is told when it starts and when it is ready (in how many seconds); it stops on leaving."""
+    progress(f"starting an embedded control plane ({k8s_version or 'default version'})")
+    with EmbeddedCluster(k8s_version, progress=progress) as embedded:
+        progress(f"Kubernetes {embedded.version} ready in {embedded.started_seconds:.1f}s")
+        yield embedded
 
 
 class _PortClash(Exception):

@@ -185,14 +185,30 @@ class Fuzzer:
         self.report.requests += len(work)
         return results
 
-    def check(self, case: FuzzCase) -> None:
-        """Send ``case`` and compare; raise a ``Disagreement`` (subclass) if the server disagrees."""
-        from harness.cluster.runtime import Execution, Submission
-
+    def _count_case(self, case: FuzzCase) -> FuzzReport:
+        """Count ``case`` (an example, its mutation operators) in the report, which it returns."""
         rep = self.report
         rep.examples += 1
         for m in (*case.mutations, *case.ephemeral_mutations):
             rep.operators[m.op] += 1
+        return rep
+
+    def _conclude(self, case: FuzzCase, findings: list[Finding], pod_invalid: bool) -> None:
+        """The end of a case's ``check``: count it, report progress, and raise the ``Disagreement`` of its
+        ``findings`` if there are any."""
+        rep = self.report
+        if pod_invalid:
+            rep.invalid_examples += 1
+        self._maybe_progress()
+        if findings:
+            rep.failing_examples += 1
+            self._fail(case, findings)
+
+    def check(self, case: FuzzCase) -> None:
+        """Send ``case`` and compare; raise a ``Disagreement`` (subclass) if the server disagrees."""
+        from harness.cluster.runtime import Execution, Submission
+
+        rep = self._count_case(case)
         work: list[tuple[str, Level, str, Any]] = []
         subs = []
         for level, version in case.policies:
@@ -232,12 +248,7 @@ class Fuzzer:
             finding = self._compare(kind, level, version, obj, result)
             if finding is not None:
                 findings.append(finding)
-        if pod_invalid:
-            rep.invalid_examples += 1
-        self._maybe_progress()
-        if findings:
-            rep.failing_examples += 1
-            self._fail(case, findings)
+        self._conclude(case, findings, pod_invalid)
 
     def _compare(self, kind: str, level: Level, version: str, obj: Any, result) -> Finding | None:
         rep = self.report
@@ -410,6 +421,29 @@ class Fuzzer:
 
         return hseed(seed)(differential) if seed is not None else differential
 
+    def run_hypothesis(self, strategy, *, max_examples: int, seed: int | None = None,
+                       database: str | None = None) -> FuzzReport:
+        """Run ``hypothesis_test(strategy, ...)`` to its end and return the report, elapsed time set.
+
+        A disagreement ends the run (it is already in ``report.disagreements``); any other error,
+        or an interrupt, is recorded as ``report.aborted``: the run is then not trustworthy."""
+        test = self.hypothesis_test(strategy, max_examples=max_examples, seed=seed, database=database)
+        try:
+            test()
+        except Disagreement:
+            pass
+        except BaseExceptionGroup as group:
+            rest = group.subgroup(lambda e: not isinstance(e, Disagreement))
+            if rest is not None:
+                self.report.aborted = f"{type(rest).__name__}: {rest}"
+        except KeyboardInterrupt:
+            self.report.aborted = "interrupted"
+        except Exception as exc:  # Flaky, a harness error: the run is not trustworthy
+            self.report.aborted = f"{type(exc).__name__}: {exc}"
+        finally:
+            self.report.elapsed = time.monotonic() - self._t0
+        return self.report
+
 
 def _indent(text: str, n: int) -> str:
     pad = " " * n
@@ -432,24 +466,11 @@ def run(runtime, *, examples: int = 300, seed: int | None = None, regressions_di
     fuzzer = Fuzzer(runtime, regressions_dir=regressions_dir, progress=progress, progress_every=progress_every,
                     seed=seed, max_examples=examples, evaluate=evaluate)
     strategy = fuzz_cases(families, workloads=workloads, ephemeral=ephemeral, newest=fuzzer.newest)
-    test = fuzzer.hypothesis_test(strategy, max_examples=examples, seed=seed, database=database)
     audit, runtime.audit = runtime.audit, None  # audit-event lookups are not compared here and cost time
     try:
-        test()
-    except Disagreement:
-        pass
-    except BaseExceptionGroup as group:
-        rest = group.subgroup(lambda e: not isinstance(e, Disagreement))
-        if rest is not None:
-            fuzzer.report.aborted = f"{type(rest).__name__}: {rest}"
-    except KeyboardInterrupt:
-        fuzzer.report.aborted = "interrupted"
-    except Exception as exc:  # Flaky, a harness error: the run is not trustworthy
-        fuzzer.report.aborted = f"{type(exc).__name__}: {exc}"
+        return fuzzer.run_hypothesis(strategy, max_examples=examples, seed=seed, database=database)
     finally:
         runtime.audit = audit
-        fuzzer.report.elapsed = time.monotonic() - fuzzer._t0
-    return fuzzer.report
 
 
 def main(argv: list[str] | None = None, targets: dict[str, Callable[..., FuzzReport]] | None = None) -> int:

@@ -39,7 +39,7 @@ from harness.core.kinds import WORKLOAD_KINDS, as_kind
 from harness.core.messages import TRUNCATION_TOTAL_RUNES
 from harness.core.model import LATEST, Level, Mode, Outcome
 from harness.fuzz.driver import FuzzReport, Fuzzer
-from harness.fuzz.findings import Disagreement, Finding
+from harness.fuzz.findings import Finding
 from harness.fuzz.pods import POD_NAME
 from harness.fuzz.regressions import DEFAULT_REGRESSIONS
 from harness.fuzz.strategies import FuzzCase, fuzz_cases
@@ -95,10 +95,7 @@ class VapFuzzer(Fuzzer):
     def check(self, case: FuzzCase) -> None:
         from harness.cluster.runtime import Execution, Submission
 
-        rep = self.report
-        rep.examples += 1
-        for m in (*case.mutations, *case.ephemeral_mutations):
-            rep.operators[m.op] += 1
+        rep = self._count_case(case)
         psa, vap, keys = [], [], []
         for level in (B, R):
             enforce, warn = Policy(level, Mode.ENFORCE, LATEST), Policy(level, Mode.WARN, LATEST)
@@ -144,12 +141,7 @@ class VapFuzzer(Fuzzer):
             finding = self._compare_engines(kind, level, p.observation, [a.observation for a in answers])
             if finding is not None:
                 findings.append(finding)
-        if pod_invalid:
-            rep.invalid_examples += 1
-        self._maybe_progress()
-        if findings:
-            rep.failing_examples += 1
-            self._fail(case, findings)
+        self._conclude(case, findings, pod_invalid)
 
     def _compare_engines(self, kind: str, level: Level, psa, vap: list) -> Finding | None:
         rep = self.report
@@ -252,21 +244,7 @@ def run_vap(runtime, *, examples: int = 300, seed: int | None = None,
         fuzzer = VapFuzzer(runtime, vap_runtime, regressions_dir=regressions_dir, progress=progress,
                            progress_every=progress_every, seed=seed, max_examples=examples)
         strategy = fuzz_cases(families, workloads=workloads, ephemeral=ephemeral, newest=fuzzer.newest)
-        test = fuzzer.hypothesis_test(strategy, max_examples=examples, seed=seed, database=database)
-        try:
-            test()
-        except Disagreement:
-            pass
-        except BaseExceptionGroup as group:
-            rest = group.subgroup(lambda e: not isinstance(e, Disagreement))
-            if rest is not None:
-                fuzzer.report.aborted = f"{type(rest).__name__}: {rest}"
-        except KeyboardInterrupt:
-            fuzzer.report.aborted = "interrupted"
-        except Exception as exc:  # Flaky, a harness error: the run is not trustworthy
-            fuzzer.report.aborted = f"{type(exc).__name__}: {exc}"
-        fuzzer.report.elapsed = time.monotonic() - fuzzer._t0
-        return fuzzer.report
+        return fuzzer.run_hypothesis(strategy, max_examples=examples, seed=seed, database=database)
     finally:
         runtime.audit = audit
         vap_runtime.cleanup()

@@ -46,7 +46,7 @@ from harness.core import fleet as verdicts
 from harness.core.errors import UsageError
 from harness.corpus.taxonomy import ATTACK_NAMES, CIS_TITLES, CIS_VERSION
 from harness.reports import bundle, safefs, signing
-from harness.reports.html import LEVELS, stylesheet
+from harness.reports.html import LEVELS, report_section, stylesheet, summary_cards
 from harness.reports.record import CONTROL_ROW, control_summary
 
 __all__ = ["FRAMEWORKS", "INDEX", "REPORT", "SCHEMA", "ClusterInput", "collect", "document", "render", "write"]
@@ -320,20 +320,18 @@ def _summary(doc: dict) -> str:
              ("fail" if s["findings"] else "pass", s["findings"], "with a finding (gap, deviation, not-enforced)"),
              ("skip" if s["unchecked"] else "pass", s["unchecked"], "not checked (unreachable, refused, ...)"),
              ("fail" if s["drifted"] else "", len(s["drifted"]), "drifted since their previous run")]
-    out = ['<section id="summary"><h2>Summary</h2><div class="cards">']
-    out += [f'<div class="card {cls}"><div class="v">{_e(v)}</div><div class="k">{_e(k)}</div></div>' for cls, v, k in cards]
-    out.append("</div><p>" + ", ".join(f"{n} {_e(v)}" for v, n in s["verdicts"].items() if n)
+    out = [summary_cards(cards)]
+    out.append("<p>" + ", ".join(f"{n} {_e(v)}" for v, n in s["verdicts"].items() if n)
                + f". Exit status of <code>pss-harness fleet</code> for these verdicts: {s['exit_status']}.</p>")
     out.append('<p class="mute">passed: every item judged and passed. gap: something was admitted (or not warned '
                'about, or not audited) that the standard refuses. deviation: items failed, none weaker (stricter, '
                'other checks). not-enforced: PodSecurity is not in effect (the preflight canary was admitted). '
                'incomplete, unreachable, refused, error: the cluster was not checked; never read as passed.</p>')
-    out.append("</section>")
-    return "".join(out)
+    return report_section("summary", "Summary", out)
 
 
 def _clusters(doc: dict) -> str:
-    out = ['<section id="clusters"><h2>Clusters</h2><div class="filters"><label>verdict <select id="fverdict">'
+    out = ['<div class="filters"><label>verdict <select id="fverdict">'
            '<option value="all">all</option>' + "".join(f'<option value="{v}">{v}</option>' for v in verdicts.VERDICTS)
            + '</select></label><span id="fnote" class="mute"></span></div>'
            '<table class="clusters"><thead><tr><th>cluster</th><th>verdict</th><th>server</th><th>items</th>'
@@ -354,12 +352,12 @@ def _clusters(doc: dict) -> str:
                    f'<td>{f["weaker"]} / {f["stricter"]} / {f["different"]} / {f["error"]}</td>'
                    f'<td class="{"failed" if drift and drift["drifted"] else ""}">{_e(drift_text)}</td>'
                    f'<td>{_e(c["run_id"] or "-")}</td><td>{evidence}</td><td>{_e(c["cause"] or "")}</td></tr>')
-    out.append("</tbody></table></section>")
-    return "".join(out)
+    out.append("</tbody></table>")
+    return report_section("clusters", "Clusters", out)
 
 
 def _control_matrix(doc: dict) -> str:
-    out = ['<section id="controls"><h2>Cluster \u00d7 control</h2><p class="mute">A control passes on a cluster only '
+    out = ['<p class="mute">A control passes on a cluster only '
            'if every item mapped to it passed there (\u2713 passed, \u2717 failed, ? an item got no answer, \u2013 '
            'skipped or not tested). '
            'Hover a heading for its name.</p>']
@@ -380,8 +378,7 @@ def _control_matrix(doc: dict) -> str:
         named = [(r, fw["names"][r]) for r in refs if fw["names"][r] != r]
         if named:
             out.append('<p class="legend mute">' + "; ".join(f"{_e(r)}: {_e(n)}" for r, n in named) + "</p>")
-    out.append("</section>")
-    return "".join(out)
+    return report_section("controls", "Cluster \u00d7 control", out)
 
 
 def _short(ref: str) -> str:
@@ -392,11 +389,12 @@ def _check_matrix(doc: dict) -> str:
     checks = sorted({k for c in doc["clusters"] for k in (c["checks"] or {})}, key=lambda k: (k == CONTROL_ROW, k.lower()))
     levels = [lv for lv in LEVELS if any(lv in (c["checks"] or {}).get(k, {}) for c in doc["clusters"] for k in checks)]
     cols = [(k, lv) for k in checks for lv in levels if any(lv in (c["checks"] or {}).get(k, {}) for c in doc["clusters"])]
-    out = ['<section id="checks"><h2>Cluster \u00d7 check \u00d7 level</h2><p class="mute">Each cell: every item that is '
+    title = "Cluster \u00d7 check \u00d7 level"
+    out = ['<p class="mute">Each cell: every item that is '
            'evidence for the check at that level, over all modes and kinds.</p>']
     if not cols:
-        out.append('<p class="mute">No cluster was checked.</p></section>')
-        return "".join(out)
+        out.append('<p class="mute">No cluster was checked.</p>')
+        return report_section("checks", title, out)
     spans: list[list] = []
     for k, _lv in cols:
         if not spans or spans[-1][0] != k:
@@ -409,12 +407,12 @@ def _check_matrix(doc: dict) -> str:
         cells = (_not_checked(c, len(cols)) if c["checks"] is None else
                  "".join(_cell(c["checks"].get(k, {}).get(lv), f'{c["name"]} / {k} / {lv}') for k, lv in cols))
         out.append(f'<tr data-verdict="{_e(c["verdict"])}">{_row_head(c)}{cells}</tr>')
-    out.append('</tbody></table><p class="legend mute">P privileged, B baseline, R restricted.</p></section>')
-    return "".join(out)
+    out.append('</tbody></table><p class="legend mute">P privileged, B baseline, R restricted.</p>')
+    return report_section("checks", title, out)
 
 
 def _drift_section(doc: dict) -> str:
-    out = ['<section id="drift"><h2>Drift since the previous run</h2><p class="mute">From each bundle\'s '
+    out = ['<p class="mute">From each bundle\'s '
            'history (the run before it on the same cluster, by fingerprint).</p>']
     drifted = [c for c in doc["clusters"] if (c.get("drift") or {}).get("drifted")]
     if not drifted:
@@ -431,20 +429,19 @@ def _drift_section(doc: dict) -> str:
     never = [c["name"] for c in doc["clusters"] if c.get("checked") and (c.get("drift") or {}).get("previous") is None]
     if never:
         out.append(f'<p class="mute">No earlier run to compare with: {_e(", ".join(never))}.</p>')
-    out.append("</section>")
-    return "".join(out)
+    return report_section("drift", "Drift since the previous run", out)
 
 
 def _versions(doc: dict) -> str:
-    out = ['<section id="versions"><h2>Server versions</h2><table><thead><tr><th>version</th><th>clusters</th></tr>'
+    out = ['<table><thead><tr><th>version</th><th>clusters</th></tr>'
            '</thead><tbody>']
     for version, names in doc["summary"]["server_versions"].items():
         out.append(f"<tr><td>{_e(version)}</td><td>{_e(', '.join(names))}</td></tr>")
     unknown = [c["name"] for c in doc["clusters"] if not c["server_version"]]
     if unknown:
         out.append(f'<tr><td class="mute">unknown (not reached)</td><td>{_e(", ".join(unknown))}</td></tr>')
-    out.append("</tbody></table></section>")
-    return "".join(out)
+    out.append("</tbody></table>")
+    return report_section("versions", "Server versions", out)
 
 
 def render(doc: dict) -> str:

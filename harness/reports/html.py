@@ -35,6 +35,7 @@ import importlib.resources
 import json
 import re
 from collections import Counter, defaultdict
+from typing import Iterable
 
 import yaml
 
@@ -98,6 +99,20 @@ def _columns(records: list[dict]) -> list[tuple[str, str]]:
 
 # -- sections --------------------------------------------------------------------------------
 
+def report_section(section_id: str, title: str, parts: Iterable[str]) -> str:
+    """One ``<section>`` of a report page (this one's and the fleet report's): ``id`` (the nav links to
+    ``#section_id``), an ``<h2>`` ``title`` and the ``parts`` after it; title and parts are HTML, already escaped."""
+    return f'<section id="{section_id}"><h2>{title}</h2>{"".join(parts)}</section>'
+
+
+def summary_cards(cards: Iterable[tuple[str, object, str]]) -> str:
+    """The row of figures atop a Summary section: one card per ``(css class, value, label)``, the class one of
+    ``pass``, ``fail``, ``skip`` or ``""``; value and label are escaped here."""
+    return ('<div class="cards">'
+            + "".join(f'<div class="card {cls}"><div class="v">{_e(value)}</div><div class="k">{_e(label)}</div></div>'
+                      for cls, value, label in cards)
+            + "</div>")
+
 def _summary(run: dict, records: list[dict], cells: dict) -> str:
     counts = Counter(r["result"] for r in records)
     scenarios = {r["scenario"] for r in records}
@@ -113,14 +128,7 @@ def _summary(run: dict, records: list[dict], cells: dict) -> str:
          "attacks refused as owed (enforce)"),
         ("pass" if ctrl_pass == len(cells) else "fail", f"{ctrl_pass} / {len(cells)}", "controls passing (check \u00d7 level \u00d7 mode)"),
     ]
-    out = ['<section id="summary"><h2>Summary</h2><div class="cards">']
-    for cls, value, label in cards:
-        out.append(f'<div class="card {cls}"><div class="v">{_e(value)}</div><div class="k">{_e(label)}</div></div>')
-    out.append("</div>")
-    out.append(_bar_chart(records))
-    out.append(_meta(run))
-    out.append("</section>")
-    return "".join(out)
+    return report_section("summary", "Summary", [summary_cards(cards), _bar_chart(records), _meta(run)])
 
 
 def _status_banner(run: dict) -> str:
@@ -220,8 +228,7 @@ def _engine_short(run: dict) -> str:
 def _matrix(records: list[dict], cells: dict, run: dict | None = None) -> str:
     cols = _columns(records)
     checks = sorted({k[0] for k in cells}, key=lambda c: (c == CONTROL_ROW, c.lower()))
-    out = ['<section id="matrix"><h2>Check \u00d7 level \u00d7 mode</h2>',
-           f'<p class="engine">Engine under test: <strong>{_e(_engine_text(run or {}))}</strong></p>',
+    out = [f'<p class="engine">Engine under test: <strong>{_e(_engine_text(run or {}))}</strong></p>',
            '<p class="mute">Each cell counts the items that are evidence for the check under that level and mode '
            '(passed/total). Green: all passed; red: at least one failed; grey: only skipped. Click a cell to list its items.</p>',
            '<table class="matrix"><thead><tr><th rowspan="2">check</th>']
@@ -244,8 +251,8 @@ def _matrix(records: list[dict], cells: dict, run: dict | None = None) -> str:
                        f'title="{_e(check)} / {_e(lv)} / {_e(m)}: {cell["passed"]} passed, {cell["failed"]} failed, '
                        f'{cell["skipped"]} skipped">{cell["passed"]}/{total}</td>')
         out.append("</tr>")
-    out.append("</tbody></table></section>")
-    return "".join(out)
+    out.append("</tbody></table>")
+    return report_section("matrix", "Check \u00d7 level \u00d7 mode", out)
 
 
 def _trend_svg(trend: list[dict], current: str) -> str:
@@ -285,12 +292,13 @@ def _trend_svg(trend: list[dict], current: str) -> str:
 
 
 def _history(history: dict | None, run: dict) -> str:
-    out = ['<section id="history"><h2>History on this cluster</h2>']
+    title = "History on this cluster"
     if not history:
-        out.append('<p class="mute">No history in this bundle (the run was not recorded in a history store, '
-                   'or the bundle was merged; <code>pss-harness report build DIR --history reports/history.sqlite</code> adds it).</p></section>')
-        return "".join(out)
+        return report_section("history", title, [
+            '<p class="mute">No history in this bundle (the run was not recorded in a history store, or the bundle '
+            'was merged; <code>pss-harness report build DIR --history reports/history.sqlite</code> adds it).</p>'])
     trend = history.get("trend") or []
+    out = []
     out.append(f'<p class="mute">Last {len(trend)} run(s) on cluster fingerprint {_e(history.get("fingerprint"))} '
                f'(stacked: passed, failed, skipped; this run outlined; "i": incomplete, never compared with).</p>')
     out.append(_trend_svg(trend, run.get("run_id", "")))
@@ -313,8 +321,7 @@ def _history(history: dict | None, run: dict) -> str:
             if cells:
                 out.append(f'<details class="selection" id="selection-{key.replace("_", "-")}"><summary>Selection changed: '
                            f'{len(cells)} cell(s) {_e(text)}</summary>{_cells_table(cells)}</details>')
-    out.append("</section>")
-    return "".join(out)
+    return report_section("history", title, out)
 
 
 def _cells_table(cells: list[dict]) -> str:
@@ -333,7 +340,7 @@ def _controls(records: list[dict]) -> str:
         ("MITRE ATT&CK", "attack", ATTACK_NAMES),
         ("Microsoft threat matrix for Kubernetes", "ms_matrix", {}),
     ]
-    out = ['<section id="controls"><h2>Controls</h2><p class="mute">Results grouped by the framework references '
+    out = ['<p class="mute">Results grouped by the framework references '
            'each scenario declares. A control passes only if every item of every scenario mapped to it passed.</p>']
     for title, field, names in frameworks:
         groups: dict[str, list[dict]] = defaultdict(list)
@@ -356,8 +363,7 @@ def _controls(records: list[dict]) -> str:
             out.append(f"<tr><td>{_e(label)}</td><td>{scen}</td><td>{c['passed']}</td><td>{c['failed']}</td>"
                        f"<td>{c['skipped']}</td><td>{_chip(_status(c))}</td></tr>")
         out.append("</tbody></table>")
-    out.append("</section>")
-    return "".join(out)
+    return report_section("controls", "Controls", out)
 
 
 def _ref_key(ref: str):
@@ -466,7 +472,7 @@ def _scenarios(records: list[dict], full=None) -> tuple[str, str]:
         return (0 if any(r["result"] == "failed" for r in rs) else 1,
                 SEVERITY_ORDER.get(rs[0].get("severity"), 9), sid)
 
-    out = ['<section id="scenarios"><h2>Scenarios</h2><p class="focusnote mute">Showing one entry (<code>?focus=1</code>); '
+    out = ['<p class="focusnote mute">Showing one entry (<code>?focus=1</code>); '
            '<a href="?">show the whole report</a>.</p><div class="filters">'
            '<label>result <select id="fresult"><option value="all">all</option><option value="failed">failed</option>'
            '<option value="passed">passed</option><option value="skipped">skipped</option></select></label>'
@@ -514,12 +520,11 @@ def _scenarios(records: list[dict], full=None) -> tuple[str, str]:
             out.append(_item(r, ident, len(items)))
             items.append(_item_data(r, strings, key))
         out.append("</div></details>")
-    out.append("</section>")
     blob = json.dumps({"fields": ITEM_FIELDS, "strings": strings.values, "items": items,
                        "manifests": dict(sorted(manifests.items()))}, separators=(",", ":"), ensure_ascii=False)
     # no "<" at all inside the script element: neither "</script" nor "<!--" can end or confuse it
     data = '<script type="application/json" id="pss-data">' + blob.replace("<", "\\u003c") + "</script>"
-    return "".join(out), data
+    return report_section("scenarios", "Scenarios", out), data
 
 
 _CHANGE_CLASS = {"newly-admitted": "failed", "newly-denied": "changed", "checks-changed": "skipped",
@@ -533,8 +538,7 @@ def _diff(diff: dict | None) -> str:
     s = diff.get("summary", {})
     regressions = _chip("failed", f"{s.get('newly-admitted', 0)} newly-admitted (regressions)")
     breakage = _chip("changed", f"{s.get('newly-denied', 0)} newly-denied (breakage)")
-    out = ['<section id="diff"><h2>Upgrade diff</h2>',
-           f'<p>From <b>{_e(diff.get("from"))}</b> to <b>{_e(diff.get("to"))}</b>: {_e(s.get("compared", 0))} compared, '
+    out = [f'<p>From <b>{_e(diff.get("from"))}</b> to <b>{_e(diff.get("to"))}</b>: {_e(s.get("compared", 0))} compared, '
            f'{_e(s.get("changed", 0))} changed: {regressions} {breakage} '
            f'{_e(s.get("checks-changed", 0))} checks-changed, {_e(s.get("outcome-changed", 0))} outcome-changed.</p>']
     if diff.get("changes"):
@@ -549,8 +553,7 @@ def _diff(diff: dict | None) -> str:
         out.append("</tbody></table>")
     else:
         out.append('<p class="mute">Nothing changes between the two sides.</p>')
-    out.append("</section>")
-    return "".join(out)
+    return report_section("diff", "Upgrade diff", out)
 
 
 def render(results: Results, history: dict | None = None, diff: dict | None = None, *, full=None) -> str:

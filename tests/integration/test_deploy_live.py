@@ -35,9 +35,9 @@ from harness.cluster.audit import read_events
 from harness.cluster.client import Cluster
 from harness.cluster.incluster import detect
 from harness.core.polling import poll
-from harness.embedded import EmbeddedCluster
 from harness.embedded.plane import AUDIT_EVERYTHING
 
+from _planes import plane_fixtures
 from _tools import ensure_tool
 
 pytestmark = pytest.mark.integration
@@ -90,17 +90,7 @@ def kustomize() -> Path:
     return ensure_tool("kustomize")
 
 
-@pytest.fixture(scope="module")
-def plane():
-    with EmbeddedCluster(audit_policy=AUDIT_EVERYTHING) as cluster:
-        yield cluster
-
-
-@pytest.fixture(scope="module")
-def admin(plane) -> Cluster:
-    cluster = Cluster(plane.kubeconfig)
-    yield cluster
-    cluster.close()
+plane, admin = plane_fixtures(audit_policy=AUDIT_EVERYTHING)
 
 
 @pytest.fixture(scope="module")

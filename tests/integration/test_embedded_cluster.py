@@ -162,14 +162,21 @@ def test_signals_stop_the_cluster_and_remove_its_directory(tmp_path, sig):
         assert proc.returncode == 128 + signal.SIGTERM and "Traceback" not in err, err
 
 
-def test_cli_up_detach_gives_a_usable_kubeconfig_and_down_stops_it(tmp_path):
+def _cluster_up_detached(tmp_path: Path, name: str) -> tuple[dict, list[str], subprocess.CompletedProcess]:
+    """``pss-harness cluster up --detach --name NAME`` with the cache under ``tmp_path`` (the built binaries
+    shared with it), asserted to succeed: ``(env, the cluster command, up's result)`` for the next calls."""
     env = dict(os.environ, PSS_HARNESS_CACHE=str(tmp_path))
     # share the built binaries with the temporary cache
     (tmp_path / "k8s").symlink_to(binaries_for().directory.parent.parent)
     cli = [sys.executable, "-m", "harness", "cluster"]
-    up = subprocess.run([*cli, "up", "--detach", "--name", "ci"], env=env, capture_output=True, text=True,
+    up = subprocess.run([*cli, "up", "--detach", "--name", name], env=env, capture_output=True, text=True,
                         timeout=300)
     assert up.returncode == 0, up.stderr
+    return env, cli, up
+
+
+def test_cli_up_detach_gives_a_usable_kubeconfig_and_down_stops_it(tmp_path):
+    env, cli, up = _cluster_up_detached(tmp_path, "ci")
     kubeconfig = next(line.split(": ", 1)[1] for line in up.stdout.splitlines() if line.startswith("kubeconfig:"))
     status = subprocess.run([*cli, "status"], env=env, capture_output=True, text=True)
     assert "ci: Kubernetes" in status.stdout
@@ -196,12 +203,7 @@ def test_a_component_that_dies_keeps_its_log_until_cluster_down(tmp_path):
     import json
     import re
 
-    env = dict(os.environ, PSS_HARNESS_CACHE=str(tmp_path))
-    (tmp_path / "k8s").symlink_to(binaries_for().directory.parent.parent)
-    cli = [sys.executable, "-m", "harness", "cluster"]
-    up = subprocess.run([*cli, "up", "--detach", "--name", "crash"], env=env, capture_output=True, text=True,
-                        timeout=300)
-    assert up.returncode == 0, up.stderr
+    env, cli, _ = _cluster_up_detached(tmp_path, "crash")
     directory = tmp_path / "clusters" / "crash"
     state = json.loads((directory / "state.json").read_text())
     try:

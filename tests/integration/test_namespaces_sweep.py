@@ -34,6 +34,7 @@ from harness.embedded import EmbeddedCluster, Exemptions, PodSecurityDefaults
 from harness.embedded.plane import AUDIT_EVERYTHING
 from harness.cluster.audit import log_end, read_events
 
+from _planes import namespace_policy
 from _rbac import bind
 from _webhook import AdmissionWebhook, register
 
@@ -148,10 +149,7 @@ def expected_traps() -> dict[str, tuple]:
     return out
 
 
-POLICY = """\
-apiVersion: pss-harness.io/v1
-kind: NamespacePolicy
-rules:
+POLICY = namespace_policy("""\
   - name: everything
     namespaces: ["*"]
     exclude: ["kube-*", default, "bulk-*"]
@@ -182,7 +180,7 @@ rules:
     exemptions:
       - {kind: runtimeClass, name: exempt-rc, owner: platform@example.com, reason: sandboxed runtime,
          expires: 2999-12-31}
-"""
+""")
 
 EXPECTED_FINDINGS = {
     ("plain", "everything"): [], ("pinned", "everything"): [], ("restricted", "everything"): [],
@@ -450,8 +448,7 @@ def test_the_sweep_passes_under_the_least_privilege_role_and_never_writes(guarde
 def test_an_exempt_runner_proves_nothing_and_says_so(guarded, capsys, tmp_path):
     plane = guarded["plane"]
     policy = tmp_path / "p.yaml"
-    policy.write_text("apiVersion: pss-harness.io/v1\nkind: NamespacePolicy\nrules:\n"
-                      "  - {name: all, namespaces: ['*'], minimum: {enforce: baseline}}\n")
+    policy.write_text(namespace_policy("  - {name: all, namespaces: ['*'], minimum: {enforce: baseline}}\n"))
     # without the audit log: the labels of "enforced" say deny, it is not exempt, and it admitted silently
     code, doc = run_cli("--kubeconfig", str(plane.kubeconfig), "--context", "bob", "--policy", str(policy),
                         "--format", "json", capsys=capsys)
@@ -478,8 +475,7 @@ def test_a_plane_without_podsecurity_is_named_and_nothing_passes(capsys, tmp_pat
         admin.create_namespace("locked", labels(enforce="restricted"))
         await_service_accounts(admin, ["locked", *SYSTEM])
         policy = tmp_path / "p.yaml"
-        policy.write_text("apiVersion: pss-harness.io/v1\nkind: NamespacePolicy\nrules:\n"
-                          "  - {name: all, namespaces: ['*'], minimum: {enforce: baseline}}\n")
+        policy.write_text(namespace_policy("  - {name: all, namespaces: ['*'], minimum: {enforce: baseline}}\n"))
         code, doc = run_cli("--kubeconfig", str(plane.kubeconfig), "--policy", str(policy), "--format", "json",
                             capsys=capsys)
     assert code == 1

@@ -32,21 +32,20 @@ from harness.embedded.plane import AUDIT_EVERYTHING
 from harness.reports.history import drift_events
 from harness.reports.metrics import WatchMetrics, exposition, serve
 
+from _planes import namespace_policy, plane_fixtures
+
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
 PSA = "pod-security.kubernetes.io/"
 API_VISIBLE_BOUND = 5.0          #: seconds from a change to its event, for what a watch sees (issue #14)
-POLICY = """\
-apiVersion: pss-harness.io/v1
-kind: NamespacePolicy
-rules:
+POLICY = namespace_policy("""\
   - name: tenants
     namespaces: ["team-*"]
     minimum: {enforce: restricted}
     version: latest
     defaults: forbidden
-"""
+""")
 TEAMS = ("team-relax", "team-remove", "team-pin", "team-exempt")
 WEBHOOK = {
     "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
@@ -149,18 +148,8 @@ def compact_etcd(plane: EmbeddedCluster) -> int:
     return rev
 
 
-@pytest.fixture(scope="module")
-def plane():
-    with EmbeddedCluster(audit_policy=AUDIT_EVERYTHING, extra_apiserver_args=[
-            "--watch-cache-sizes=validatingwebhookconfigurations.admissionregistration.k8s.io#0"]) as cluster:
-        yield cluster
-
-
-@pytest.fixture(scope="module")
-def admin(plane) -> Cluster:
-    c = Cluster(plane.kubeconfig)
-    yield c
-    c.close()
+plane, admin = plane_fixtures(audit_policy=AUDIT_EVERYTHING, extra_apiserver_args=[
+    "--watch-cache-sizes=validatingwebhookconfigurations.admissionregistration.k8s.io#0"])
 
 
 @pytest.fixture(scope="module")
