@@ -347,15 +347,7 @@ class _Attachments:
             except OSError:  # no hard links here, or the file is at its link limit: store the body again
                 stored = None
         if stored is None:
-            tmp = f"{target}.{os.getpid()}.tmp"
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
-            try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view):]
-            finally:
-                os.close(fd)
-            os.replace(tmp, target)
+            allure_writer.write_whole(target, data, f"{target}.{os.getpid()}.tmp")
             stored = target
             if len(self.stored) >= self.STORED:
                 del self.stored[next(iter(self.stored))]

@@ -22,7 +22,7 @@ import uuid
 import allure_commons
 from allure_commons.logger import INDENT, AllureFileLogger
 
-__all__ = ["install", "plain", "write_item"]
+__all__ = ["install", "plain", "write_item", "write_whole"]
 
 _ATOMIC = (str, int, float, bool, type(None))
 _COLLECTIONS = (tuple, list, set, frozenset)
@@ -81,7 +81,11 @@ def write_item(directory: str, item) -> None:
     filename = item.file_pattern.format(prefix=uuid.uuid4())
     data = json.dumps(plain(item), indent=indent, ensure_ascii=False).encode("utf-8")
     final = os.path.join(directory, filename)
-    tmp = final + ".tmp"
+    write_whole(final, data, final + ".tmp")
+
+
+def write_whole(final: str, data: bytes, tmp: str) -> None:
+    """Write ``data`` to ``tmp`` with unbuffered writes, then rename it to ``final``: a reader never sees half a file."""
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
     try:
         view = memoryview(data)
