@@ -82,6 +82,13 @@ class IndexedLoadFile(Indexed, LoadFileScheduling):
     """``--dist loadfile`` with linear bookkeeping."""
 
 
+#: what ``Indexed`` relies on in xdist's ``LoadScopeScheduling``; a release without them gets xdist's own scheduler
+_RELIES_ON = ("_assign_work_unit", "_pending_of", "_split_scope", "_reschedule", "add_node_collection",
+              "mark_test_complete")
+
+
 def make(dist: str, config, log):
     """The scheduler for ``dist`` (``loadfile`` or ``loadscope``), or None for xdist's own."""
+    if not all(callable(getattr(LoadScopeScheduling, name, None)) for name in _RELIES_ON):
+        return None
     return {"loadfile": IndexedLoadFile, "loadscope": IndexedLoadScope}.get(dist, lambda *_: None)(config, log)

@@ -76,3 +76,13 @@ def test_the_same_work_is_sent_in_the_same_order(ours, theirs, crash):
 def test_other_distributions_keep_xdist_s_scheduler():
     assert isinstance(make("loadfile", _config(), None), IndexedLoadFile)
     assert make("load", _config(), None) is None and make("each", _config(), None) is None
+
+
+def test_an_xdist_without_the_internals_relied_on_keeps_its_own_scheduler(monkeypatch):
+    from xdist.scheduler import LoadScopeScheduling
+
+    from harness.plugin import scheduling
+
+    config = type("Config", (), {"getvalue": lambda self, name: 2, "option": None})()
+    monkeypatch.delattr(LoadScopeScheduling, "_pending_of", raising=False)
+    assert scheduling.make("loadfile", config, None) is None
