@@ -1,7 +1,8 @@
 """The janitor: the namespaces a run creates, awaits, sweeps and deletes.
 
 ``Namespaces`` gives one namespace per policy, created on first use with the policy's PodSecurity
-labels plus owner/run-id labels, and ready before it is handed out: the controller manager has
+labels (every mode pinned, ``Policy.labels``: the AdmissionConfiguration's defaults never apply)
+plus owner/run-id labels, and ready before it is handed out: the controller manager has
 created its ``default`` ServiceAccount (the ServiceAccount admission plugin needs it) and, where
 it can be observed, PodSecurity enforces its labels (``await_policy``: admission reads namespaces
 from an informer cache, so a fresh namespace's labels are not in effect at once). With
@@ -124,38 +125,39 @@ def await_policy(cluster: ClusterAPI, policy: Policy, name: str, *, audit: Audit
         result = poll(probe, until=lambda r: r.confirms(want) or r.exempt, timeout=timeout, interval=interval,
                       what=f"the PodSecurity labels of namespace {name}")
     except PollTimeout as exc:
-        raise ClusterError(_blocker(name, policy, exc.last, timeout)) from None
+        raise ClusterError(_blocker(name, policy, exc.last, timeout, server_minor)) from None
     if not result.confirms(want):
-        raise ClusterError(_blocker(name, policy, result, timeout))
+        raise ClusterError(_blocker(name, policy, result, timeout, server_minor))
 
 
-def _blocker(name: str, policy: Policy, last: _Probe, timeout: float) -> str:
+def _blocker(name: str, policy: Policy, last: _Probe, timeout: float, server_minor: int | None = None) -> str:
     """One message: what kept the last readiness probe from showing ``policy`` in effect in ``name``."""
     want = f"{policy.level}:{policy.version}"
+    labels = policy.labels(server_minor)
     obs = last.observation
     cannot = "PodSecurity labels cannot be confirmed"
     if last.exempt:
         who = {"namespace": f"namespace {name} is", "user": "the runner identity is",
                "runtimeClass": "the probe's runtime class is"}.get(last.exempt, f"the request ({last.exempt}) is")
         return (f"namespace {name}: the readiness probe's audit event says exempt={last.exempt}: {who} exempt from "
-                f"PodSecurity in the cluster's AdmissionConfiguration, so its labels {policy.labels()} are never "
+                f"PodSecurity in the cluster's AdmissionConfiguration, so its labels {labels} are never "
                 f"enforced there; {cannot} (remove the exemption, or use another namespace or identity)")
     if last.evidence is not None:
-        return (f"namespace {name} is labelled {policy.labels()} but for {timeout:.0f}s PodSecurity answered the "
+        return (f"namespace {name} is labelled {labels} but for {timeout:.0f}s PodSecurity answered the "
                 f"readiness probe under {last.evidence.policy!r}, not {want!r}; {cannot}")
     if obs.outcome is Outcome.DENIED:
-        return (f"namespace {name} is labelled {policy.labels()} but for {timeout:.0f}s the readiness probe was denied "
+        return (f"namespace {name} is labelled {labels} but for {timeout:.0f}s the readiness probe was denied "
                 f"by PodSecurity under {obs.violation.policy!r} (enforce), which leaves no {policy.mode} answer under "
                 f"{want!r} to see; {cannot}")
     if obs.outcome in (Outcome.DENIED_OTHER, Outcome.INVALID):
         by = obs.denied_by or "the API server"
         note = f" ({obs.attribution})" if obs.attribution else ""
         return (f"namespace {name}: the readiness probe was refused by {by} (HTTP {obs.status}): {obs.message}{note}; "
-                f"{cannot} (labelled {policy.labels()}; no PodSecurity {policy.mode} answer in {timeout:.0f}s)")
+                f"{cannot} (labelled {labels}; no PodSecurity {policy.mode} answer in {timeout:.0f}s)")
     if obs.outcome is Outcome.ERROR:
         return (f"namespace {name}: the readiness probe failed (HTTP {obs.status}): {obs.message}; {cannot} "
-                f"(labelled {policy.labels()}, tried for {timeout:.0f}s)")
-    return (f"namespace {name} is labelled {policy.labels()} but a privileged pod was {obs.outcome} there for "
+                f"(labelled {labels}, tried for {timeout:.0f}s)")
+    return (f"namespace {name} is labelled {labels} but a privileged pod was {obs.outcome} there for "
             f"{timeout:.0f}s: the PodSecurity labels are not in effect")
 
 
@@ -185,7 +187,9 @@ class Namespaces:
                  sa_timeout: float = 60.0, shared: bool = False,
                  labels: Callable[[Policy], dict[str, str]] | None = None):
         self.cluster = cluster
-        self.labels = labels or Policy.labels  #: the labels that put a namespace under the engine at a policy
+        #: the labels that put a namespace under the engine at a policy: PodSecurity's pin every mode
+        #: (``Policy.labels``), so that no cluster-wide default applies in a namespace of the run
+        self.labels = labels or Policy.labels
         self.cfg = cfg
         self.worker = worker
         self.shared = shared
@@ -268,7 +272,8 @@ class Namespaces:
         wrong = {k: v for k, v in self.labels(policy).items() if labels.get(k) != v}
         if wrong:
             raise UsageError(f"namespace {name} (mapped to {policy.label}) must carry the labels {wrong}; "
-                             f"it has {labels}")
+                             f"it has {labels} (every PodSecurity mode is pinned, so that no cluster-wide default "
+                             f"applies: label it with all of {self.labels(policy)})")
 
     def sweep_orphans(self) -> list[str]:
         """Delete namespaces of other runs older than the sweep age (crashed runs leave them); their names."""

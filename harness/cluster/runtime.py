@@ -80,7 +80,7 @@ class Runtime:
         self.driver: EngineDriver = driver if driver is not None else driver_for(cfg)
         self.engine = self.driver.engine
         self.ns = Namespaces(self.cluster, cfg, worker, ready=self._await_policy, shared=shared_namespaces,
-                             labels=self.engine.labels)
+                             labels=lambda policy: self.engine.labels(policy, self.server_minor))
         self._server_minor = server_minor
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._objects: dict[tuple[int, str], tuple[Scenario, dict]] = {}  #: ``_object``'s (least recent first)
@@ -249,7 +249,7 @@ class Runtime:
             self.cluster.delete(kind, ns, name)
         obs = self.engine.observe(resp, self.server_minor, w.policy)
         request = {"verb": resp.method, "path": resp.path, "dryRun": "All" if dry_run else None,
-                   "namespace": ns, "policy": self.engine.labels(w.policy)}
+                   "namespace": ns, "policy": self.engine.labels(w.policy, self.server_minor)}
         return Execution(ns, request, manifest, obs, started, time.monotonic() - t0, controller)
 
     def _await_failed_create(self, ns: str, name: str, timeout: float = 45.0) -> dict:

@@ -4,8 +4,9 @@ The corpus, its expectations (``harness.core.expectations``, one pure function) 
 (``harness.core.verdict.judge``) are the same whatever enforces the standard. What differs per
 engine is three things, and an ``Engine`` is exactly those:
 
-* **scope**: ``labels(policy)``, the namespace labels that put a namespace under the engine at one
-  level and mode (PodSecurity: ``pod-security.kubernetes.io/<mode>=<level>``; a ValidatingAdmissionPolicy
+* **scope**: ``labels(policy, server_minor)``, the namespace labels that put a namespace under the engine at one
+  level and mode (PodSecurity: ``pod-security.kubernetes.io/<mode>=<level>``, every other mode pinned, see
+  ``Policy.labels``; a ValidatingAdmissionPolicy
   set: the labels its bindings select, with PodSecurity labelled ``privileged`` so that only the
   engine under test answers);
 * **classification**: ``observe`` and ``attach_audit`` turn the server's answer and the request's
@@ -49,8 +50,10 @@ ENGINES = ("podsecurity", "vap")
 #: the label prefix of the project's VAP set: ``vap.pss-harness.io/<mode>: <level>`` (``harness.policy.vap``)
 VAP_LABEL_PREFIX = "vap.pss-harness.io/"
 DEFAULT_VAP_SELECTOR = VAP_LABEL_PREFIX + "{mode}={level}"
-#: PodSecurity labelled privileged in every mode: it evaluates nothing, so only the engine under test answers
-PSA_PRIVILEGED = {f"pod-security.kubernetes.io/{m.value}": Level.PRIVILEGED.value for m in Mode}
+#: PodSecurity labelled privileged (at ``latest``) in every mode: it evaluates nothing, so only the engine under test
+#: answers, and no cluster-wide default (level or version) applies
+PSA_PRIVILEGED = {k: v for m in Mode for k, v in ((f"pod-security.kubernetes.io/{m.value}", Level.PRIVILEGED.value),
+                                                  (f"pod-security.kubernetes.io/{m.value}-version", str(LATEST)))}
 
 _KEY = re.compile(r"^(?:[a-z0-9]([-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
                   r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
@@ -103,7 +106,7 @@ class Engine(Protocol):
 
     name: str
 
-    def labels(self, policy: Policy) -> dict[str, str]: ...
+    def labels(self, policy: Policy, server_minor: int | None = None) -> dict[str, str]: ...
 
     def observe(self, resp: Response, server_minor: int, policy: Policy) -> Observation: ...
 
@@ -123,8 +126,8 @@ class PodSecurityEngine:
 
     name = "podsecurity"
 
-    def labels(self, policy: Policy) -> dict[str, str]:
-        return policy.labels()
+    def labels(self, policy: Policy, server_minor: int | None = None) -> dict[str, str]:
+        return policy.labels(server_minor)  # every mode pinned: no cluster default applies
 
     def observe(self, resp: Response, server_minor: int, policy: Policy) -> Observation:
         return observe(resp, server_minor)
@@ -164,7 +167,7 @@ class VapEngine:
     def owns(self, policy_name: str) -> bool:
         return self.owned is None or policy_name in self.owned
 
-    def labels(self, policy: Policy) -> dict[str, str]:
+    def labels(self, policy: Policy, server_minor: int | None = None) -> dict[str, str]:
         return {**PSA_PRIVILEGED, **self.selector.render(policy)}
 
     def observe(self, resp: Response, server_minor: int, policy: Policy) -> Observation:

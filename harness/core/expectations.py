@@ -5,7 +5,8 @@ resource kind, namespace policy (level, mode, version) and server version. Nothi
 written per test; the rules are those of the PodSecurity admission controller:
 
 * enforce denies Pods (403) and never workloads; labelling only ``enforce`` makes ``warn``
-  follow it (servers 1.26+), so workloads then carry warnings;
+  follow it (servers 1.26+), so workloads then carry warnings (the harness's namespaces pin
+  every mode, ``Policy.labels``, and label that ``warn`` explicitly);
 * warn admits with a ``would violate PodSecurity`` warning, for Pods and workloads alike;
 * audit admits silently and records ``audit-violations`` in the audit event;
 * a manifest that fails API validation is ``invalid`` whatever the policy.
@@ -37,10 +38,26 @@ class Policy:
         """``restricted-enforce-latest``: used in test ids and namespace names."""
         return f"{self.level}-{self.mode}-{self.version}"
 
-    def labels(self) -> dict[str, str]:
-        """The namespace labels that select this policy (only this mode is labelled)."""
-        key = f"pod-security.kubernetes.io/{self.mode}"
-        return {key: self.level.value, f"{key}-version": str(self.version)}
+    def labels(self, server_minor: int | None = None) -> dict[str, str]:
+        """The namespace labels that put a namespace under exactly this policy: every mode is pinned.
+
+        The mode under test carries the level and version; the other two are labelled ``privileged``
+        at ``latest``, so that no cluster-wide default (the AdmissionConfiguration's ``defaults:``)
+        applies to any mode. Under ``enforce`` the ``warn`` label is what PodSecurity itself derives
+        from an enforce label alone on servers ``server_minor`` 1.26+ (``None``: a current server): the
+        enforce level and version (so workloads keep their warnings); older servers, ``privileged``.
+        The labels are exactly what an unpinned namespace had in effect under privileged defaults,
+        so the expectations (``expected``) hold on any cluster, whatever its defaults.
+        """
+        pinned = {m: (Level.PRIVILEGED.value, str(LATEST)) for m in Mode}
+        pinned[self.mode] = (self.level.value, str(self.version))
+        if self.mode is Mode.ENFORCE and (server_minor is None or server_minor >= WARN_FOLLOWS_ENFORCE_SINCE):
+            pinned[Mode.WARN] = pinned[Mode.ENFORCE]
+        out: dict[str, str] = {}
+        for mode in Mode:
+            key = f"pod-security.kubernetes.io/{mode}"
+            out[key], out[f"{key}-version"] = pinned[mode]
+        return out
 
 
 @dataclasses.dataclass(frozen=True)

@@ -116,7 +116,7 @@ class RequestRecord(TypedDict):
     path: str                 # the API path, namespace included
     dryRun: str | None        # "All" for server-side dry-run; null for a real create (--live)
     namespace: str            # the test namespace
-    policy: dict[str, str]    # the namespace's pod-security.kubernetes.io/* labels
+    policy: dict[str, str]    # the namespace's labels for the policy: all six pod-security.kubernetes.io/* (pinned)
 
 
 class ControllerRecord(TypedDict):

@@ -296,7 +296,9 @@ def test_a_vap_refusing_the_probe_where_podsecurity_cannot_answer_is_named_in_on
             "with binding 'noprobe-b' denied request: no pods in this namespace (a ValidatingAdmissionPolicy denial "
             "(HTTP 422 Invalid), not a validation failure); PodSecurity labels cannot be confirmed (labelled "
             "{'pod-security.kubernetes.io/enforce': 'restricted', 'pod-security.kubernetes.io/enforce-version': "
-            "'latest'}; no PodSecurity enforce answer in 1s)")
+            "'latest', 'pod-security.kubernetes.io/warn': 'restricted', 'pod-security.kubernetes.io/warn-version': "
+            "'latest', 'pod-security.kubernetes.io/audit': 'privileged', 'pod-security.kubernetes.io/"
+            "audit-version': 'latest'}; no PodSecurity enforce answer in 1s)")
         # with it: the audit event names the exemption, at once
         t0 = time.monotonic()
         with pytest.raises(ClusterError, match=r"^namespace exempt-ns: the readiness probe's audit event says "

@@ -170,7 +170,40 @@ def test_policy_labels_and_label_text():
     p = Policy(R, Mode.WARN, PolicyVersion(31))
     assert p.label == "restricted-warn-v1.31"
     assert p.labels() == {"pod-security.kubernetes.io/warn": "restricted",
-                          "pod-security.kubernetes.io/warn-version": "v1.31"}
+                          "pod-security.kubernetes.io/warn-version": "v1.31",
+                          "pod-security.kubernetes.io/enforce": "privileged",
+                          "pod-security.kubernetes.io/enforce-version": "latest",
+                          "pod-security.kubernetes.io/audit": "privileged",
+                          "pod-security.kubernetes.io/audit-version": "latest"}
+
+
+PSA = "pod-security.kubernetes.io/"
+
+
+@pytest.mark.parametrize("mode", list(Mode))
+@pytest.mark.parametrize("level", list(Level))
+@pytest.mark.parametrize("server_minor", [None, 25, 26, 37])
+def test_policy_labels_pin_every_mode_so_no_cluster_default_applies(mode, level, server_minor):
+    """All six keys are set (a cluster's AdmissionConfiguration defaults fill only missing ones); the mode under
+    test carries the level and version, and the others are what an unpinned namespace had under privileged
+    defaults: privileged:latest, except warn under enforce on 1.26+, which PodSecurity derives from the enforce label."""
+    version = PolicyVersion(30)
+    labels = Policy(level, mode, version).labels(server_minor)
+    assert set(labels) == {PSA + m + suffix for m in ("enforce", "warn", "audit") for suffix in ("", "-version")}
+    assert (labels[PSA + mode.value], labels[PSA + f"{mode.value}-version"]) == (level.value, "v1.30")
+    follows = mode is Mode.ENFORCE and (server_minor is None or server_minor >= 26)
+    for other in Mode:
+        if other is mode:
+            continue
+        want = (level.value, "v1.30") if follows and other is Mode.WARN else ("privileged", "latest")
+        assert (labels[PSA + other.value], labels[PSA + f"{other.value}-version"]) == want, other
+
+
+def test_policy_labels_keep_the_warn_follows_enforce_expectation():
+    """Under enforce, workloads are expected warned on 1.26+ and admitted before: exactly the warn label pinned."""
+    p = Policy(B, Mode.ENFORCE, LATEST)
+    assert p.labels(37)[PSA + "warn"] == "baseline" and p.labels(37)[PSA + "warn-version"] == "latest"
+    assert p.labels(25)[PSA + "warn"] == "privileged"
 
 
 # -- observation -------------------------------------------------------------------------

@@ -108,6 +108,10 @@ def test_namespaces_are_labelled_created_once_and_awaited():
     assert got == {RESTRICTED: "pss-r1-gw0-restricted-enforce-latest", BASELINE_WARN: "pss-r1-gw0-baseline-warn-v1-30"}
     labels = fake.namespaces[got[BASELINE_WARN]]["metadata"]["labels"]
     assert labels == {"pod-security.kubernetes.io/warn": "baseline", "pod-security.kubernetes.io/warn-version": "v1.30",
+                      # every other mode pinned: no AdmissionConfiguration default applies in the run's namespaces
+                      "pod-security.kubernetes.io/enforce": "privileged",
+                      "pod-security.kubernetes.io/enforce-version": "latest",
+                      "pod-security.kubernetes.io/audit": "privileged", "pod-security.kubernetes.io/audit-version": "latest",
                       OWNER_LABEL: OWNER, RUN_LABEL: "r1", "pss-harness.io/policy": BASELINE_WARN.label}
     # all created before any is awaited, each awaited once, readiness checked once per namespace
     ops = [op for op, _ in fake.calls if op in ("create_namespace", "wait_for")]
@@ -197,6 +201,21 @@ def test_a_namespace_map_uses_the_users_namespaces_after_checking_their_labels()
         janitor.ensure([Policy(Level.PRIVILEGED, Mode.ENFORCE, LATEST)])
     janitor.cleanup()
     assert [op for op, _ in fake.calls if op in ("create_namespace", "delete_namespace")] == []
+
+
+def test_a_mapped_namespace_labelled_only_in_the_mode_under_test_is_refused_naming_the_pins():
+    """The other modes would come from the cluster's AdmissionConfiguration defaults: the labels must pin them."""
+    fake = FakeCluster()
+    fake.add_namespace("team-w", {"pod-security.kubernetes.io/warn": "baseline",
+                                  "pod-security.kubernetes.io/warn-version": "v1.30"})
+    janitor = Namespaces(fake, standalone(run_id="r", namespace_map={BASELINE_WARN.label: "team-w"}))
+    with pytest.raises(UsageError) as exc:
+        janitor.ensure([BASELINE_WARN])
+    message = str(exc.value)
+    assert "namespace team-w (mapped to baseline-warn-v1.30) must carry the labels {'pod-security.kubernetes.io/" \
+           "enforce': 'privileged', 'pod-security.kubernetes.io/enforce-version': 'latest', 'pod-security." \
+           "kubernetes.io/audit': 'privileged', 'pod-security.kubernetes.io/audit-version': 'latest'}" in message
+    assert "no cluster-wide default applies" in message
 
 
 def test_shared_namespaces_are_one_per_policy_for_every_process_of_a_run():

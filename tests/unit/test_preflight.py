@@ -55,9 +55,13 @@ def test_missing_rbac_lists_every_missing_permission_and_the_fix():
 
 def test_with_a_namespace_map_permissions_are_asked_in_each_mapped_namespace():
     fake = FakeCluster(denied={("create", "", "namespaces", "")})  # not needed with a map
-    for name in ("team-a", "team-b"):
+    for name in ("team-a", "team-b"):  # every mode pinned, as the harness requires of a mapped namespace
         fake.add_namespace(name, {"pod-security.kubernetes.io/enforce": "restricted",
-                                  "pod-security.kubernetes.io/enforce-version": "latest"})
+                                  "pod-security.kubernetes.io/enforce-version": "latest",
+                                  "pod-security.kubernetes.io/warn": "restricted",
+                                  "pod-security.kubernetes.io/warn-version": "latest",
+                                  "pod-security.kubernetes.io/audit": "privileged",
+                                  "pod-security.kubernetes.io/audit-version": "latest"})
     rt = runtime(fake, namespace_map={"restricted-enforce-latest": "team-a", "baseline-enforce-latest": "team-b"})
     assert rt.preflight().missing == []
     asked = [arg for op, arg in fake.calls if op == "can_i"]
