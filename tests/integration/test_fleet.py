@@ -16,11 +16,11 @@ What the corpus run can and cannot see on ``lax``:
   ``correct``; a namespace sweep would have to look for it);
 * the RuntimeClass exemption is a real gap, seen only because a scenario names that class: the
   sandboxed pod is admitted at baseline and restricted (2 items "weaker");
-* the ``warn=baseline`` default applies to every mode a namespace's labels leave out: the harness
-  labels only the mode it tests, so its privileged control namespace (``enforce=privileged``)
-  warns about the seed's pod (1 item "stricter"). (A default ``enforce`` other than privileged
-  would make the warn- and audit-mode namespaces refuse the harness's readiness probe: those items
-  fail without an answer and the cluster reads "incomplete", never "passed".)
+* the ``warn=baseline`` default does not reach the harness's namespaces: they pin every mode
+  (the modes not under test ``privileged``), so no default for unlabelled modes applies to them
+  (before they did, the privileged control namespace warned about the seed's pod: 1 item
+  "stricter"; an ``enforce`` default made the warn- and audit-mode namespaces refuse the
+  readiness probe: ``tests/integration/test_cluster_defaults.py``).
 
 A second fleet run, after a ValidatingAdmissionPolicy on ``correct`` starts refusing sandboxed
 pods, shows the drift since the first run.
@@ -127,15 +127,20 @@ def test_fleet_gives_one_row_per_cluster_with_the_right_verdict(first, planes, s
 
     lax = rows["lax"]
     assert lax["verdict"] == "gap"
-    assert lax["failures"] == {"weaker": 2, "stricter": 1, "different": 0, "error": 0}
+    # the plane's default warn=baseline no longer reaches the harness's namespaces (every mode is
+    # pinned): only the RuntimeClass exemption fails, as weaker
+    assert lax["failures"] == {"weaker": 2, "stricter": 0, "different": 0, "error": 0}
     lax_results = bundle.load_results(planes["root"] / "fleet" / lax["bundle"])["results"]
     failed = sorted(r["name"] for r in lax_results if r["result"] == "failed")
     assert failed == ["vulnerable-pod-sandboxed[Pod-baseline-enforce-latest]",
-                      "vulnerable-pod-sandboxed[Pod-restricted-enforce-latest]",
-                      "vulnerable-pod[Pod-privileged-enforce-latest]"]
+                      "vulnerable-pod-sandboxed[Pod-restricted-enforce-latest]"]
     exempt = {r["name"]: (r["observed"]["audit_annotations"] or {}).get("pod-security.kubernetes.io/exempt")
               for r in lax_results if r["scenario"] == "vulnerable-pod-sandboxed"}
-    assert set(exempt.values()) == {"runtimeClass"}  # the server says why: the RuntimeClass exemption
+    # the server says why: the RuntimeClass exemption; in the privileged namespace (every mode
+    # privileged) PodSecurity evaluates nothing, so it names no exemption either
+    assert exempt == {"vulnerable-pod-sandboxed[Pod-baseline-enforce-latest]": "runtimeClass",
+                      "vulnerable-pod-sandboxed[Pod-restricted-enforce-latest]": "runtimeClass",
+                      "vulnerable-pod-sandboxed[Pod-privileged-enforce-latest]": None}
     # the namespace exemption is invisible to the run: everything else passes as on the correct plane
     assert sorted(r["name"] for r in lax_results if r["result"] == "passed") == sorted(
         r["name"] for r in bundle.load_results(planes["root"] / "fleet" / correct["bundle"])["results"]
