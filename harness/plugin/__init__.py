@@ -76,6 +76,8 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(exc)) from None
     evidence.default_outputs(config, cfg.run_id)
     RunTracker.install(config)
+    if not is_worker(config):  # the process that reports: a worker's reports must reach the controller whole
+        config.pluginmanager.register(_SlimPassedReports(config), "pss-harness-slim-reports")
     for directory in cfg.scenario_dirs:  # the user's own corpus, collected with the paths given
         if directory not in config.args:
             config.args.append(directory)
@@ -304,6 +306,19 @@ def pytest_runtest_logreport(report) -> None:
         gcpolicy.share_strings(report)
     if getattr(report, "pss_harness", None) is not None:  # the call report: one per item
         _ITEM_REPORTS()
+
+
+class _SlimPassedReports:
+    """Passed scenario items' reports slimmed once every other plugin saw them (``gcpolicy.slim_passed``)."""
+
+    def __init__(self, config: pytest.Config):
+        self.config = config
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_runtest_logreport(self, report) -> None:
+        if ".yaml::" in report.nodeid or ".yml::" in report.nodeid:
+            terminal = self.config.pluginmanager.get_plugin("terminalreporter")
+            gcpolicy.slim_passed(report, getattr(terminal, "stats", None))
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:

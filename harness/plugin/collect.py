@@ -186,6 +186,7 @@ class ScenarioItem(pytest.Item):
         """Drop what the item holds once its reports are out (its record is on disk): memory stays flat as runs grow."""
         self.expectation = self.execution = self.verdict = self._prefetched = None
         self.__dict__.pop("psa_record", None)
+        self.user_properties = []  # its reports carry their own copies (JUnit has read them)
 
     def _explain(self) -> str:
         exp, obs = self.expectation, self.execution.observation

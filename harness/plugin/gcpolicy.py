@@ -17,6 +17,14 @@ Reports a controller receives from xdist workers each bring their own copy of ev
 (17 keywords, 16 properties, the node id three times per item): ``share_strings`` makes equal
 strings one object (``sys.intern``), which changes no value.
 
+What pytest keeps of a passed item to the end (the terminal reporter keeps all three of its
+reports; JUnit keeps its XML element) it needs only for counting: once every plugin has seen a
+passed report in the process that reports (the controller, or a run without xdist),
+``slim_passed`` drops its properties and keywords (JUnit copied the properties into its element
+already) and the terminal reporter's copy of passed setup and teardown reports, which no summary
+reads. An item's own properties are dropped too once its reports are out (``release`` in
+``harness.plugin.collect``).
+
 Imports: the standard library only.
 """
 
@@ -24,8 +32,9 @@ from __future__ import annotations
 
 import gc
 import sys
+import types
 
-__all__ = ["FREEZE_AT", "ITEMS_PER_FREEZE", "ReportCounter", "after_collection", "share_strings"]
+__all__ = ["FREEZE_AT", "ITEMS_PER_FREEZE", "ReportCounter", "after_collection", "share_strings", "slim_passed"]
 
 FREEZE_AT = 2000         #: scenario items collected before the collection is frozen
 ITEMS_PER_FREEZE = 2000  #: scenario items reported (three reports each) between two freezes of what a process holds
@@ -69,3 +78,24 @@ def share_strings(report) -> None:
     props = getattr(report, "user_properties", None)
     if props:
         report.user_properties = [tuple(_shared(v) for v in p) if type(p) is tuple else p for p in props]
+
+
+_NO_KEYWORDS = types.MappingProxyType({})  #: what a slimmed report has for keywords (read-only, one for all)
+
+
+def slim_passed(report, stats: dict | None) -> bool:
+    """Once every plugin saw it: a passed report keeps only what counting needs; whether it was slimmed.
+
+    ``stats``: the terminal reporter's (``TerminalReporter.stats``), whose list of passed setup and
+    teardown reports (key ``""``) gives this report up if it is the last one added. Reports that
+    did not pass (failures, errors, skips: summaries and ``--lf`` read them) are left alone.
+    """
+    if report.outcome != "passed" or getattr(report, "wasxfail", None) is not None:
+        return False
+    report.user_properties = ()
+    report.keywords = _NO_KEYWORDS
+    if report.when != "call" and stats is not None:
+        kept = stats.get("")
+        if kept and kept[-1] is report:
+            kept.pop()
+    return True

@@ -41,3 +41,31 @@ def test_shared_strings_change_no_value():
     assert next(iter(report.keywords)) is next(iter(other.keywords))
     assert report.user_properties == [("scenario", "vulnerable-pod"), ("http_status", 403)]
     assert report.user_properties[0][1] is other.user_properties[0][1]
+
+
+def _report(outcome: str, when: str):
+    return types.SimpleNamespace(outcome=outcome, when=when, user_properties=[("scenario", "x")],
+                                 keywords={"x": 1, "level_baseline": 1})
+
+
+def test_a_passed_report_keeps_only_what_counting_needs():
+    setup, call, teardown = (_report("passed", w) for w in ("setup", "call", "teardown"))
+    stats = {"": [setup], "passed": [call]}
+    assert gcpolicy.slim_passed(setup, stats) and stats[""] == []  # nobody reads passed setup reports
+    assert gcpolicy.slim_passed(call, stats) and stats["passed"] == [call]  # counted: kept
+    assert call.user_properties == () and dict(call.keywords) == {}
+    other = _report("passed", "setup")
+    stats[""] = [other]
+    assert gcpolicy.slim_passed(teardown, stats) and stats[""] == [other]  # only this report is given up
+
+
+def test_reports_that_did_not_pass_are_left_whole():
+    for outcome, when in (("failed", "call"), ("skipped", "setup"), ("failed", "teardown")):
+        report = _report(outcome, when)
+        stats = {"": [report]}
+        assert not gcpolicy.slim_passed(report, stats)
+        assert report.user_properties == [("scenario", "x")] and "level_baseline" in report.keywords
+        assert stats[""] == [report]
+    xfailed = _report("passed", "call")
+    xfailed.wasxfail = "reason"
+    assert not gcpolicy.slim_passed(xfailed, {}) and xfailed.user_properties
