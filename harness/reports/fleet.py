@@ -488,7 +488,9 @@ def _check_matrix(doc: dict) -> str:
     out = ['<p class="mute">Each cell: every item that is '
            'evidence for the check at that level, over all modes and kinds.</p>']
     if not cols:
-        out.append('<p class="mute">No cluster was checked.</p>')
+        sweep_only = all(c.get("corpus_verdict") is None and c.get("sweep") for c in doc["clusters"])
+        out.append('<p class="mute">No corpus run: namespace sweep only (see Namespaces).</p>' if sweep_only else
+                   '<p class="mute">No cluster was checked.</p>')
         return report_section("checks", title, out)
     spans: list[list] = []
     for k, _lv in cols:
