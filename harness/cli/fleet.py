@@ -12,8 +12,8 @@ so nothing is shared between clusters: no client configuration, no connection po
 first cluster"). ``--parallel K`` runs K of them at a time (default 1).
 
 Every context is a row of ``DIR/fleet.json`` with a verdict (``harness.core.fleet``): ``passed``,
-``gap``, ``deviation``, ``not-enforced``, or, when the cluster could not be checked,
-``unreachable``, ``refused``, ``incomplete`` or ``error``, each with its cause. An unreachable
+``gap``, ``deviation``, ``not-enforced``, ``off-policy`` (the sweep), or, when the cluster could
+not be checked, ``unreachable``, ``refused``, ``incomplete`` or ``error``, each with its cause. An unreachable
 cluster never reads as passed. The plugin tells how its session ended through
 ``$PSS_HARNESS_STATUS_FILE`` (``harness.plugin.status``); each bundle is verified after its run
 and its ``SHA256SUMS`` digest recorded, which ``pss-harness report fleet`` checks again.
@@ -28,8 +28,8 @@ two (``fold``), and the exit status counts both.
 
 Progress goes to stderr (one line per cluster started and finished); the table, or with
 ``--format json`` the summary document (``harness/schemas/fleet.schema.json``), to stdout.
-Exit status: 0 every cluster passed; 1 some cluster has a finding (gap, deviation, not-enforced);
-4 some cluster could not be checked; 5 both; 2 usage; 130 interrupted (the runs are stopped and
+Exit status: 0 every cluster passed; 1 some cluster has a finding (gap, deviation, not-enforced,
+off-policy); 4 some cluster (its run or its sweep) could not be checked; 5 both; 2 usage; 130 interrupted (the runs are stopped and
 clean up after themselves, and the rows say so).
 
 May import the core, ``harness.corpus`` (the policy file), ``harness.reports``, the run's

@@ -41,7 +41,8 @@ from collections import Counter
 from typing import Iterable, Mapping
 
 __all__ = ["FAILURE_CLASSES", "FINDINGS", "SEVERITY", "UNCHECKED", "UNPROVEN_FINDINGS", "VERDICTS", "exit_status",
-           "failure_class", "fold", "listing", "row_verdicts", "sweep_cause", "sweep_outcome", "verdict_of_error", "verdict_of_records"]
+           "failure_class", "fold", "listing", "row_verdicts", "sweep_cause", "sweep_outcome", "verdict_of_error",
+           "verdict_of_records"]
 
 VERDICTS = ("passed", "gap", "deviation", "not-enforced", "off-policy", "incomplete", "unreachable", "refused", "error")
 FINDINGS = frozenset({"gap", "deviation", "not-enforced", "off-policy"})
