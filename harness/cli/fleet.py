@@ -2,6 +2,7 @@
 
     pss-harness fleet --kubeconfig F --contexts a,b,c [--parallel K] [--reports DIR] [-- PYTEST-ARGS]
     pss-harness fleet --kubeconfig F --all-contexts --audit-log a=/var/log/a-audit.log -- -n 2 -m level_restricted
+    pss-harness fleet --kubeconfig F --all-contexts --sweep --namespace-policy desired.yaml
 
 Each context gets its own ``python -m pytest`` process (the command ``pss-harness run`` builds),
 with its own ``--kubeconfig``/``--context``, its own run id and its own reports directory
@@ -11,26 +12,36 @@ so nothing is shared between clusters: no client configuration, no connection po
 first cluster"). ``--parallel K`` runs K of them at a time (default 1).
 
 Every context is a row of ``DIR/fleet.json`` with a verdict (``harness.core.fleet``): ``passed``,
-``gap``, ``deviation``, ``not-enforced``, or, when the cluster could not be checked,
-``unreachable``, ``refused``, ``incomplete`` or ``error``, each with its cause. An unreachable
+``gap``, ``deviation``, ``not-enforced``, ``off-policy`` (the sweep), or, when the cluster could
+not be checked, ``unreachable``, ``refused``, ``incomplete`` or ``error``, each with its cause. An unreachable
 cluster never reads as passed. The plugin tells how its session ended through
 ``$PSS_HARNESS_STATUS_FILE`` (``harness.plugin.status``); each bundle is verified after its run
 and its ``SHA256SUMS`` digest recorded, which ``pss-harness report fleet`` checks again.
 
+``--sweep`` also runs the namespace sweep (``pss-harness namespaces``, in a process of its own
+with its own ``--kubeconfig``/``--context``) against each cluster, before its corpus run, over
+every namespace but the harness's own (``!pss-harness.io/run-id``), writing
+``DIR/<context>/namespaces.json`` and ``namespaces.log``; ``--namespace-policy FILE`` (implies
+``--sweep``) judges it against a desired-state policy; ``--sweep-only`` runs no corpus. The
+sweep's verdict (``harness.core.fleet.sweep_outcome``) is folded into the row: the worse of the
+two (``fold``), and the exit status counts both.
+
 Progress goes to stderr (one line per cluster started and finished); the table, or with
 ``--format json`` the summary document (``harness/schemas/fleet.schema.json``), to stdout.
-Exit status: 0 every cluster passed; 1 some cluster has a finding (gap, deviation, not-enforced);
-4 some cluster could not be checked; 5 both; 2 usage; 130 interrupted (the runs are stopped and
+Exit status: 0 every cluster passed; 1 some cluster has a finding (gap, deviation, not-enforced,
+off-policy); 4 some cluster (its run or its sweep) could not be checked; 5 both; 2 usage; 130 interrupted (the runs are stopped and
 clean up after themselves, and the rows say so).
 
-May import the core and ``harness.reports``, and the ``run`` command's ``pytest_command``; pytest
-runs in child processes only.
+May import the core, ``harness.corpus`` (the policy file), ``harness.reports``, the run's
+``pytest_command`` and ``harness.cluster`` (the kubeconfig check, the harness's namespace label);
+pytest and the sweep run in child processes only.
 """
 
 from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import contextlib
 import datetime
 import hashlib
 import json
@@ -53,6 +64,7 @@ __all__ = ["FLEET", "SCHEMA", "add_parser", "context_dirs", "run_fleet"]
 SCHEMA = "pss-harness/fleet/v1"
 FLEET = "fleet.json"
 STATUS, LOG = "status.json", "pytest.log"
+SWEEP, SWEEP_LOG, SWEEP_STATUS = "namespaces.json", "namespaces.log", "namespaces-status.json"
 #: options the fleet sets per cluster; given in PYTEST-ARGS they would point every run elsewhere
 _OWNED = ("--kubeconfig", "--context", "--psa-run-id", "--junitxml", "--junit-xml", "--alluredir")
 #: the environment that would point a child at another cluster or audit log than its own
@@ -65,7 +77,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "fleet", help="run the attack corpus against several kubeconfig contexts, one process each",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False,
         usage="pss-harness fleet --kubeconfig F (--contexts A,B,... | --all-contexts) [--parallel K] "
-              "[--reports DIR] [-- PYTEST-ARGS]")
+              "[--reports DIR] [--sweep [--namespace-policy FILE] | --sweep-only] [-- PYTEST-ARGS]")
     p.add_argument("--kubeconfig", metavar="FILE", required=True, help="the kubeconfig holding every context")
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--contexts", metavar="A,B,...", help="comma-separated contexts to check")
@@ -79,6 +91,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "one, that cluster's audit-mode items are skipped")
     p.add_argument("--timeout", metavar="SECONDS", type=float, default=3600.0,
                    help="stop a cluster's run after this long and mark it 'error' (default 3600)")
+    p.add_argument("--sweep", action="store_true",
+                   help="also probe each cluster's own namespaces (pss-harness namespaces, a process per cluster): "
+                        "which of them would admit a breakout pod; DIR/<context>/namespaces.json")
+    p.add_argument("--namespace-policy", metavar="FILE",
+                   help="judge each sweep against this desired-state NamespacePolicy file (implies --sweep): a "
+                        "namespace off the policy makes the cluster 'off-policy'")
+    p.add_argument("--sweep-only", action="store_true", help="the namespace sweep only, no corpus run")
     p.add_argument("--format", choices=("table", "json"), default="table")
     p.set_defaults(handler=_fleet, passthrough=True)
 
@@ -192,7 +211,7 @@ def _row(ctx: str, where: str, directory: Path, rc: int | None, timed_out: bool,
     row = {"context": ctx, "directory": where, "run_id": run_id, "verdict": "error", "cause": None,
            "exit_status": rc, "duration": round(duration, 2), "log": f"{where}/{LOG}", "bundle": None,
            "bundle_sha256": None, "server_version": None, "cluster_fingerprint": None, "items": 0, "counts": {},
-           "failures": {c: 0 for c in verdicts.FAILURE_CLASSES}}
+           "failures": {c: 0 for c in verdicts.FAILURE_CLASSES}, "sweep": None}
     evidence = Path(status["evidence"]) if status and status.get("evidence") else None
     if evidence is not None and (evidence / bundle.RESULTS).is_file():
         check = bundle.verify(evidence)
@@ -224,7 +243,40 @@ def _row(ctx: str, where: str, directory: Path, rc: int | None, timed_out: bool,
         row["cause"] = f"the run ended with exit status {rc} and no evidence: {_cause_from_log(directory / LOG)}"
     if row["cause"]:
         row["cause"] = _scrub(row["cause"], server)
+    row["corpus_verdict"] = row["verdict"]
     return row
+
+
+def _child_env(status: Path) -> dict[str, str]:
+    """The environment of a cluster's child: nothing that points at another cluster; its own status file."""
+    env = {k: v for k, v in os.environ.items() if k not in _TARGET_ENV}
+    env["PSS_HARNESS_STATUS_FILE"] = str(status.resolve())
+    return env
+
+
+def _child(cmd: list[str], env: dict[str, str], out: Path, err: Path | None, timeout: float, stop: threading.Event,
+           what: str) -> tuple[int | None, bool, bool, float]:
+    """Run one child in its own process group, stdout to ``out`` and stderr to ``err`` (None: ``out``), until it
+    ends, ``timeout`` passes or ``stop`` is set (then stopped): ``(exit status, timed out, stopped, seconds)``."""
+    t0 = time.monotonic()
+    timed_out = stopped = False
+    with contextlib.ExitStack() as files:
+        stdout = files.enter_context(open(out, "wb"))
+        stderr = subprocess.STDOUT if err is None else files.enter_context(open(err, "wb"))
+        proc = subprocess.Popen(cmd, stdout=stdout, stderr=stderr, stdin=subprocess.DEVNULL, env=env,
+                                start_new_session=True)  # its own process group: stopped as one, never by name
+
+        def finished():
+            if stop.is_set():
+                raise _Stopped
+            return proc.poll()
+
+        try:
+            rc = poll(finished, until=lambda r: r is not None, timeout=timeout, interval=0.25, what=what)
+        except (PollTimeout, _Stopped) as exc:
+            timed_out, stopped = isinstance(exc, PollTimeout), isinstance(exc, _Stopped)
+            rc = _stop(proc)
+    return rc, timed_out, stopped, time.monotonic() - t0
 
 
 def _run_one(ctx: str, where: str, root: Path, kubeconfig: str, audit_log: str | None, pytest_args: list[str],
@@ -239,34 +291,100 @@ def _run_one(ctx: str, where: str, root: Path, kubeconfig: str, audit_log: str |
     if audit_log:
         extra += ["--audit-log", audit_log]
     cmd = pytest_command([*extra, *pytest_args], Path.cwd(), reports=directory.resolve())
-    env = {k: v for k, v in os.environ.items() if k not in _TARGET_ENV}
-    env["PSS_HARNESS_STATUS_FILE"] = str((directory / STATUS).resolve())
     say(f"{ctx}: started (run {run_id}; log {directory / LOG})")
-    t0 = time.monotonic()
-    timed_out = stopped = False
-    with open(directory / LOG, "wb") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-                                start_new_session=True)  # its own process group: stopped as one, never by name
+    rc, timed_out, stopped, duration = _child(cmd, _child_env(directory / STATUS), directory / LOG, None, timeout,
+                                              stop, f"the run against context {ctx}")
+    return _row(ctx, where, directory, rc, timed_out, stopped, duration, run_id, server)
 
-        def finished():
-            if stop.is_set():
-                raise _Stopped
-            return proc.poll()
 
-        try:
-            rc = poll(finished, until=lambda r: r is not None, timeout=timeout, interval=0.25,
-                      what=f"the run against context {ctx}")
-        except (PollTimeout, _Stopped) as exc:
-            timed_out, stopped = isinstance(exc, PollTimeout), isinstance(exc, _Stopped)
-            rc = _stop(proc)
-    return _row(ctx, where, directory, rc, timed_out, stopped, time.monotonic() - t0, run_id, server)
+# -- one cluster's namespace sweep -------------------------------------------------------------
+
+def _sweep_one(ctx: str, where: str, root: Path, kubeconfig: str, audit_log: str | None, policy: str | None,
+               timeout: float, stop: threading.Event, say, server: str) -> tuple[dict, str | None]:
+    """Run ``pss-harness namespaces`` against one context in its own process: ``(the row's sweep, server version)``."""
+    from harness.cluster.namespaces import RUN_LABEL
+
+    directory = root / where
+    directory.mkdir(parents=True, exist_ok=True)
+    partial = directory / (SWEEP + ".part")
+    for name in (SWEEP, SWEEP_STATUS, partial.name):
+        (directory / name).unlink(missing_ok=True)  # a failed sweep leaves no document of an earlier one
+    cmd = [sys.executable, "-P", "-m", "harness", "namespaces", "--kubeconfig", kubeconfig, "--context", ctx,
+           "--selector", f"!{RUN_LABEL}", "--format", "json"]
+    cmd += ["--policy", policy] if policy else []
+    cmd += ["--audit-log", audit_log] if audit_log else []
+    say(f"{ctx}: namespace sweep started (log {directory / SWEEP_LOG})")
+    rc, timed_out, stopped, duration = _child(cmd, _child_env(directory / SWEEP_STATUS), partial,
+                                              directory / SWEEP_LOG, timeout, stop, f"the sweep of context {ctx}")
+    part = {"verdict": "error", "cause": None, "exit_status": rc, "duration": round(duration, 2), "document": None,
+            "sha256": None, "log": f"{where}/{SWEEP_LOG}", "policy": policy is not None, "plugin": None,
+            "namespaces": 0, "admitting": [], "exempt": [], "unproven": [], "findings": 0, "by_finding": {},
+            "offending": []}
+    version = None
+    status = _json(directory / SWEEP_STATUS)
+    if rc in (0, 1, 4) and not timed_out and not stopped:
+        doc = _json(partial)
+        if isinstance(doc, dict) and isinstance(doc.get("namespaces"), list):
+            os.replace(partial, directory / SWEEP)
+            part.update(verdicts.sweep_outcome(doc), document=f"{where}/{SWEEP}",
+                        sha256=hashlib.sha256((directory / SWEEP).read_bytes()).hexdigest())
+            part["cause"] = verdicts.sweep_cause(part)
+            version = doc.get("server_version")
+        else:
+            part["cause"] = f"the sweep wrote no document (exit status {rc}): {_cause_from_log(directory / SWEEP_LOG)}"
+    elif status and status.get("error"):
+        part.update(verdict=verdicts.verdict_of_error(status["error"].get("type")), cause=status["error"]["message"])
+    elif timed_out or stopped:
+        part["cause"] = "stopped before it finished" if stopped else f"timed out after {duration:.0f}s (stopped)"
+    else:
+        part["cause"] = f"the sweep ended with exit status {rc}: {_cause_from_log(directory / SWEEP_LOG)}"
+    partial.unlink(missing_ok=True)
+    if part["cause"]:
+        part["cause"] = _scrub(part["cause"], server)
+    return part, version
+
+
+def _json(path: Path):
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _blank_row(ctx: str, where: str, cause: str | None = None) -> dict:
+    """A row without a corpus run (``--sweep-only``, or never started)."""
+    return {"context": ctx, "directory": where, "run_id": None, "verdict": "error", "corpus_verdict": None,
+            "cause": cause, "exit_status": None, "duration": 0.0, "log": None, "bundle": None, "bundle_sha256": None,
+            "server_version": None, "cluster_fingerprint": None, "items": 0, "counts": {},
+            "failures": {c: 0 for c in verdicts.FAILURE_CLASSES}, "sweep": None}
+
+
+def _with_sweep(row: dict, part: dict, version: str | None) -> dict:
+    """``row`` with its sweep: the verdict the worse of both, the causes of both."""
+    row["sweep"] = part
+    row["verdict"] = verdicts.fold(row.get("corpus_verdict"), part["verdict"])
+    row["duration"] = round(row["duration"] + part["duration"], 2)
+    row["server_version"] = row["server_version"] or version
+    if part["cause"]:
+        row["cause"] = "; ".join(c for c in (row["cause"], f"namespace sweep: {part['cause']}") if c)
+    return row
 
 
 def _finished_line(row: dict) -> str:
     counts = row["counts"]
     figures = (f"{row['items']} items: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))) if row["items"] else ""
+    sweep = row.get("sweep")
+    if sweep and sweep["document"]:
+        figures += ("; " if figures else "") + _sweep_figures(sweep)
     return (f"{row['context']}: {row['verdict'].upper()} in {row['duration']:.1f}s"
             + (f" ({figures})" if figures else "") + (f"; {row['cause']}" if row["cause"] else ""))
+
+
+def _sweep_figures(sweep: dict) -> str:
+    admitting = sweep["admitting"]
+    return (f"{sweep['namespaces']} namespace(s) swept, {len(admitting)} admit the breakout pod"
+            + (f" ({verdicts.listing(admitting)})" if admitting else "")
+            + (f", exempt: {verdicts.listing(sweep['exempt'])}" if sweep["exempt"] else ""))
 
 
 def _stop(proc: subprocess.Popen) -> int | None:
@@ -288,8 +406,10 @@ def _stop(proc: subprocess.Popen) -> int | None:
 
 def run_fleet(kubeconfig: str, contexts: list[str], root: Path, pytest_args: list[str], *, parallel: int = 1,
               audit_logs: dict[str, str] | None = None, timeout: float = 3600.0, servers: dict[str, str] | None = None,
+              sweep: bool = False, corpus: bool = True, namespace_policy: str | None = None,
               say=lambda line: None) -> dict:
-    """Run the corpus against every context and return the summary document (also written to ``root/fleet.json``)."""
+    """Run the corpus (``corpus``) and the namespace sweep (``sweep``, against ``namespace_policy`` if given) against
+    every context and return the summary document (also written to ``root/fleet.json``)."""
     import harness
 
     root.mkdir(parents=True, exist_ok=True)
@@ -304,9 +424,18 @@ def run_fleet(kubeconfig: str, contexts: list[str], root: Path, pytest_args: lis
         with lock:
             say(line)
 
+    config = str(Path(kubeconfig).expanduser().resolve())
+    policy = str(Path(namespace_policy).resolve()) if namespace_policy else None
+
     def one(ctx: str) -> dict:
-        row = _run_one(ctx, dirs[ctx], root, str(Path(kubeconfig).expanduser().resolve()), (audit_logs or {}).get(ctx),
-                       pytest_args, timeout, stop, progress, (servers or {}).get(ctx, ""))
+        audit, server = (audit_logs or {}).get(ctx), (servers or {}).get(ctx, "")
+        part = None
+        if sweep:  # first: quick, and it sees the cluster's namespaces without the run's own coming and going
+            part = _sweep_one(ctx, dirs[ctx], root, config, audit, policy, timeout, stop, progress, server)
+        row = (_run_one(ctx, dirs[ctx], root, config, audit, pytest_args, timeout, stop, progress, server) if corpus
+               else _blank_row(ctx, dirs[ctx]))
+        if part is not None:
+            row = _with_sweep(row, *part)
         with lock:
             done[0] += 1
             say(f"[{done[0]}/{total}] {_finished_line(row)}")
@@ -335,24 +464,23 @@ def run_fleet(kubeconfig: str, contexts: list[str], root: Path, pytest_args: lis
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
     for ctx in contexts:  # a run never started (interrupted first) is a row too
-        rows.setdefault(ctx, {"context": ctx, "directory": dirs[ctx], "run_id": None, "verdict": "error",
-                              "cause": "not run: the fleet was interrupted first", "exit_status": None, "duration": 0.0,
-                              "log": None, "bundle": None, "bundle_sha256": None, "server_version": None,
-                              "cluster_fingerprint": None, "items": 0, "counts": {},
-                              "failures": {c: 0 for c in verdicts.FAILURE_CLASSES}})
+        rows.setdefault(ctx, _blank_row(ctx, dirs[ctx], "not run: the fleet was interrupted first"))
     ordered = [rows[ctx] for ctx in contexts]
     by_verdict = {v: sum(1 for r in ordered if r["verdict"] == v) for v in verdicts.VERDICTS}
+    parts = [verdicts.row_verdicts(r) for r in ordered]
     doc = {
         "schema": SCHEMA,
         "fleet_id": hashlib.sha256(" ".join(str(r["run_id"]) for r in ordered).encode()).hexdigest()[:12],
         "started": started, "finished": _now(), "duration": round(time.monotonic() - t0, 2),
         "harness_version": harness.__version__, "kubeconfig": "(given)", "parallel": max(1, parallel),
         "pytest_args": list(pytest_args), "interrupted": interrupted,
+        "corpus": corpus,
+        "sweep": {"policy": Path(namespace_policy).name if namespace_policy else None} if sweep else None,
         "clusters": ordered,
         "summary": {"clusters": len(ordered), "verdicts": by_verdict,
-                    "findings": sum(by_verdict[v] for v in verdicts.FINDINGS),
-                    "unchecked": sum(by_verdict[v] for v in verdicts.UNCHECKED),
-                    "exit_status": 130 if interrupted else verdicts.exit_status(r["verdict"] for r in ordered)},
+                    "findings": sum(any(v in verdicts.FINDINGS for v in p) for p in parts),
+                    "unchecked": sum(any(v in verdicts.UNCHECKED for v in p) for p in parts),
+                    "exit_status": 130 if interrupted else verdicts.exit_status(v for p in parts for v in p)},
     }
     tmp = root / (FLEET + ".tmp")
     tmp.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
@@ -361,10 +489,15 @@ def run_fleet(kubeconfig: str, contexts: list[str], root: Path, pytest_args: lis
 
 
 def _table(doc: dict) -> str:
-    rows = [("CONTEXT", "VERDICT", "SERVER", "ITEMS", "FAILED", "TIME", "CAUSE")]
+    swept = doc.get("sweep") is not None
+    rows = [("CONTEXT", "VERDICT", "SERVER", "ITEMS", "FAILED", *(("SWEEP", "ADMIT", "EXEMPT") if swept else ()), "TIME",
+             "CAUSE")]
     for r in doc["clusters"]:
+        s = r.get("sweep") or {}
+        sweep = ((s.get("verdict", "-"), f"{len(s['admitting'])}/{s['namespaces']}" if s.get("document") else "-",
+                  ",".join(s.get("exempt") or []) or "-") if swept else ())
         rows.append((r["context"], r["verdict"], r["server_version"] or "-", str(r["items"]),
-                     str(r["counts"].get("failed", 0)), f"{r['duration']:.0f}s", (r["cause"] or "-")[:100]))
+                     str(r["counts"].get("failed", 0)), *sweep, f"{r['duration']:.0f}s", (r["cause"] or "-")[:100]))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(row[:-1], widths)) + "  " + row[-1] for row in rows]
     s = doc["summary"]
@@ -383,6 +516,14 @@ def _fleet(args: argparse.Namespace) -> int:
                          "leave it out of the pytest arguments (--audit-log CONTEXT=SOURCE gives a cluster its audit log)")
     if args.parallel < 1:
         raise UsageError(f"--parallel {args.parallel}: at least 1")
+    if args.sweep_only and extra:
+        raise UsageError(f"--sweep-only runs no corpus, so there is nothing to give the pytest arguments "
+                         f"({' '.join(extra)}) to; leave them out, or use --sweep")
+    sweep = args.sweep or args.sweep_only or bool(args.namespace_policy)
+    if args.namespace_policy:
+        from harness.corpus.namespace_policy import load_namespace_policy
+
+        load_namespace_policy(args.namespace_policy)  # a mistake is one message here, not one per cluster
     from harness.cluster.client import check_kubeconfig
 
     data = _kubeconfig(args.kubeconfig)
@@ -407,9 +548,11 @@ def _fleet(args: argparse.Namespace) -> int:
     def say(line: str) -> None:
         print(f"pss-harness fleet: {line}", file=sys.stderr, flush=True)
 
-    say(f"{len(contexts)} cluster(s), {min(args.parallel, len(contexts))} at a time; reports in {root}/")
+    what = "the namespace sweep" if args.sweep_only else "the corpus and the namespace sweep" if sweep else "the corpus"
+    say(f"{len(contexts)} cluster(s), {min(args.parallel, len(contexts))} at a time, {what}; reports in {root}/")
     doc = run_fleet(args.kubeconfig, contexts, root, extra, parallel=args.parallel, audit_logs=audit,
-                    timeout=args.timeout, servers=_servers(data), say=say)
+                    timeout=args.timeout, servers=_servers(data), sweep=sweep, corpus=not args.sweep_only,
+                    namespace_policy=args.namespace_policy, say=say)
     print(json.dumps(doc, indent=1, sort_keys=True) if args.format == "json" else _table(doc))
     say(f"summary {root / FLEET}; the fleet report: pss-harness report fleet OUT {root}")
     return doc["summary"]["exit_status"]

@@ -18,6 +18,10 @@ Audit mode needs the cluster's audit events (``--audit-log``); without them audi
 Exit status: 0 every selected namespace meets the policy (without --policy: every enforce posture
 was proven); 1 findings (--policy); 4 without --policy, some posture could not be proven
 (unprobeable or unknown); 2 bad input or usage (including a malformed policy file); 3 cluster error.
+When ``$PSS_HARNESS_STATUS_FILE`` names a file (``pss-harness fleet --sweep`` sets it), the exit
+status and the cluster error, by its class in ``harness.core.errors``, are written there too:
+``{"schema": "pss-harness/sweep-status/v1", "exit_status": 3, "error": {"type": "ClusterUnreachable",
+"message": "..."} | null}``.
 """
 
 from __future__ import annotations
@@ -26,12 +30,15 @@ import argparse
 import contextlib
 import datetime
 import json
+import os
 import sys
+from pathlib import Path
 from typing import Iterator
 
 from harness.core.errors import ClusterError, UsageError
 
 EXIT_FINDINGS, EXIT_CLUSTER, EXIT_UNPROVEN = 1, 3, 4
+STATUS_ENV, STATUS_SCHEMA = "PSS_HARNESS_STATUS_FILE", "pss-harness/sweep-status/v1"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -101,6 +108,7 @@ def _namespaces(args: argparse.Namespace) -> int:
         doc = run(args, desired, today)
     except ClusterError as exc:
         print(f"pss-harness: error: {exc}", file=sys.stderr)
+        _status(EXIT_CLUSTER, {"type": type(exc).__name__, "message": str(exc)})
         return EXIT_CLUSTER
     if args.bundle:
         from harness.reports.namespaces import add_namespaces
@@ -118,7 +126,20 @@ def _namespaces(args: argparse.Namespace) -> int:
         if args.pushgateway:
             metrics.push(registry, args.pushgateway, "pss-harness-namespaces")
     print(json.dumps(doc, indent=2) if args.format == "json" else table(doc))
+    _status(exit_status(doc), None)
     return exit_status(doc)
+
+
+def _status(code: int, error: dict | None) -> None:
+    """Tell the program that started the sweep how it ended, if ``$PSS_HARNESS_STATUS_FILE`` asks."""
+    from harness.reports.safefs import write_text
+
+    target = os.environ.get(STATUS_ENV)
+    if target:
+        path = Path(target)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_text(path.parent, path.name, json.dumps({"schema": STATUS_SCHEMA, "exit_status": code, "error": error},
+                                                      sort_keys=True) + "\n")
 
 
 def run(args, desired, today) -> dict:

@@ -28,7 +28,7 @@ from typing import Callable, Iterable
 
 from harness.cluster.client import Cluster
 from harness.core.answers import Response
-from harness.core.errors import ClusterError, UsageError
+from harness.core.errors import ClusterError, ClusterPermissionError, ClusterUnreachable, UsageError
 from harness.core.model import Level, PolicyVersion
 from harness.core.posture import (
     BREAKOUT_POD,
@@ -99,7 +99,8 @@ class _Sender:
     def read(self, path: str, what: str, query: dict | None = None) -> Response:
         resp = self.send("GET", path, query=query)
         if resp.status == 0:
-            raise ClusterError(f"{what}: the API server at {self.cluster.host} did not answer: {resp.transport_error}")
+            raise ClusterUnreachable(f"{what}: the API server at {self.cluster.host} did not answer: "
+                                     f"{resp.transport_error}")
         return resp
 
 
@@ -135,7 +136,8 @@ def _list_namespaces(s: _Sender, selector: str | None, field: str | None = None)
         if not resp.ok:
             hint = " (check --selector)" if resp.status == 400 else \
                 " (the sweep role rbac/pss-harness-sweep.yaml grants list namespaces)" if resp.status == 403 else ""
-            raise ClusterError(f"listing namespaces: {resp.status} {resp.reason}: {resp.message}{hint}")
+            raise (ClusterPermissionError if resp.status in (401, 403) else ClusterError)(
+                f"listing namespaces: {resp.status} {resp.reason}: {resp.message}{hint}")
         items += resp.body.get("items", [])
         cont = (resp.body.get("metadata") or {}).get("continue")
         if not cont:
@@ -234,7 +236,8 @@ def sweep(cluster: Cluster, *, names: Iterable[str] = (), selector: str | None =
     s = _Sender(cluster)
     version = s.read("/version", "reading the server version")
     if not version.ok:
-        raise ClusterError(f"reading the server version: {version.status} {version.reason}: {version.message}")
+        raise (ClusterPermissionError if version.status in (401, 403) else ClusterError)(
+            f"reading the server version: {version.status} {version.reason}: {version.message}")
     info = version.body or {}
     minor = _minor(info)
     who = s.send("POST", "/apis/authentication.k8s.io/v1/selfsubjectreviews",

@@ -10,11 +10,14 @@ ones too) and fleet directories of ``pss-harness fleet`` (``DIR/fleet.json``: ea
 and the rows of clusters that could not be checked, with their cause). **Every bundle is
 verified before anything in it is used** (``bundle.verify``; with ``key``, its signature too),
 and a bundle whose ``SHA256SUMS`` is not the one the fleet recorded after its run is refused as
-replaced: one tampered bundle refuses the report, naming every bundle at fault and why.
+replaced: one tampered bundle refuses the report, naming every bundle at fault and why. A row's
+namespace sweep (``fleet --sweep``) is read from its ``namespaces.json`` only once the file's
+SHA-256 is the one the fleet recorded; a changed or missing document refuses the report alike.
 
 ``document(clusters)`` is the JSON: per cluster its verdict (``harness.core.fleet``), server
 version, fingerprint, counts, failures by class, drift since its previous run (the bundle's
-``history.json``: the controls whose status changed), and two matrices:
+``history.json``: the controls whose status changed), its namespace sweep if it had one (the
+verdict is then the worse of both, ``verdicts.fold``), and two matrices:
 
 * **controls**: CIS Kubernetes Benchmark, NSA/CISA and MITRE ATT&CK ids -> status (failed if any
   item mapped to it failed, else passed if any passed, else skipped), names from
@@ -33,6 +36,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import html as htmllib
 import importlib.resources
 import json
@@ -71,6 +75,7 @@ class ClusterInput:
     directory: Path | None = None
     row: dict | None = None                 #: its row of a fleet summary, if it came from one
     expected_sha256: str | None = None      #: the SHA256SUMS digest the fleet recorded after the run
+    sweep: Path | None = None               #: its namespace sweep's namespaces.json (fleet --sweep)
 
 
 # -- reading the inputs ------------------------------------------------------------------------------
@@ -97,7 +102,9 @@ def _inputs(paths: Iterable[str | Path]) -> tuple[list[ClusterInput], list[dict]
             fleets.append(doc)
             for row in doc["clusters"]:
                 directory = (root / row["bundle"]) if row.get("bundle") else None
-                clusters.append(ClusterInput(row["context"], directory, row, row.get("bundle_sha256")))
+                swept = (row.get("sweep") or {}).get("document")
+                clusters.append(ClusterInput(row["context"], directory, row, row.get("bundle_sha256"),
+                                             root / swept if swept else None))
         else:
             raise UsageError(f"{given}: neither an evidence bundle (no {bundle.RESULTS}) nor a fleet directory "
                              f"(no {FLEET}); give reports/evidence/<run-id> or the --reports DIR of pss-harness fleet")
@@ -113,7 +120,20 @@ def _inputs(paths: Iterable[str | Path]) -> tuple[list[ClusterInput], list[dict]
     return clusters, fleets
 
 
-def _check(cluster: ClusterInput, key) -> list[str]:
+def _check_sweep(cluster: ClusterInput) -> list[str]:
+    """Why ``cluster``'s namespace sweep document cannot be used (empty if it can)."""
+    if cluster.sweep is None:
+        return []
+    try:
+        digest = hashlib.sha256(cluster.sweep.read_bytes()).hexdigest()
+    except OSError as exc:
+        return [f"{cluster.sweep}: the namespace sweep's document cannot be read ({exc.strerror or exc})"]
+    want = (cluster.row or {}).get("sweep", {}).get("sha256")
+    return [] if digest == want else [f"{cluster.sweep}: not the namespace sweep the fleet recorded (SHA-256 now "
+                                      f"{digest}, recorded {want}): the document was replaced"]
+
+
+def _check_bundle(cluster: ClusterInput, key) -> list[str]:
     """Why ``cluster``'s bundle cannot be used (empty if it can)."""
     d = cluster.directory
     if d is None:
@@ -135,11 +155,14 @@ def _check(cluster: ClusterInput, key) -> list[str]:
 def collect(paths: Iterable[str | Path], *, key=None) -> list[dict]:
     """Every cluster of the inputs as a ``document`` entry; refuses (``UsageError``) if any bundle fails its checks."""
     inputs, _ = _inputs(paths)
-    refused = {id(c): _check(c, key) for c in inputs}
-    bad = [(c, p) for c in inputs for p in [refused[id(c)]] if p]
+    refused = {id(c): (_check_bundle(c, key), _check_sweep(c)) for c in inputs}
+    bad = [(c, b + w) for c in inputs for b, w in [refused[id(c)]] if b or w]
     if bad:
         listing = "\n".join(f"  {c.name or c.directory}: {'; '.join(p)}" for c, p in bad)
-        raise UsageError(f"{len(bad)} bundle(s) fail verification; refusing to build a fleet report on them:\n{listing}\n"
+        bundles, sweeps = (sum(bool(refused[id(c)][i]) for c, _ in bad) for i in (0, 1))
+        what = " and ".join(t for t in (f"{bundles} bundle(s)" if bundles else "",
+                                         f"{sweeps} sweep document(s)" if sweeps else "") if t)
+        raise UsageError(f"{what} fail verification; refusing to build a fleet report on them:\n{listing}\n"
                          "Re-run those clusters, or leave their bundles out (pss-harness report verify DIR shows "
                          "what changed)")
     entries = [_entry(c) for c in inputs]
@@ -206,15 +229,43 @@ def _drift(directory: Path) -> dict | None:
             "drifted": bool(changes), "changes": changes}
 
 
+def _sweep(c: ClusterInput) -> dict | None:
+    """The row's sweep, re-read from its (checked) document: the fleet row's word is taken only without one."""
+    part = (c.row or {}).get("sweep")
+    if not part:
+        return None
+    if c.sweep is None:
+        verdict = part.get("verdict") if part.get("verdict") in verdicts.VERDICTS else "error"
+        return {**part, "verdict": verdict}
+    outcome = verdicts.sweep_outcome(json.loads(c.sweep.read_text()))
+    return {**part, **outcome, "document": str(c.sweep), "cause": verdicts.sweep_cause(outcome)}
+
+
+def _with_sweep(entry: dict, sweep: dict | None, cause: bool = True) -> dict:
+    """``entry`` (its corpus run's verdict) with its sweep: the verdict the worse of both, the causes of both."""
+    entry["sweep"] = sweep
+    if sweep is not None:
+        entry["verdict"] = verdicts.fold(entry["corpus_verdict"], sweep["verdict"])
+        entry["checked"] = entry["verdict"] not in verdicts.UNCHECKED
+        if cause and sweep.get("cause"):
+            entry["cause"] = "; ".join(x for x in (entry["cause"], f"namespace sweep: {sweep['cause']}") if x)
+    return entry
+
+
 def _entry(c: ClusterInput) -> dict:
     row = c.row or {}
-    if c.directory is None:  # a fleet row that has no bundle: the cluster was not checked
-        verdict = row.get("verdict") if row.get("verdict") in verdicts.VERDICTS else "error"
-        return {"name": c.name, "verdict": verdict, "checked": verdict not in verdicts.UNCHECKED,
-                "cause": row.get("cause"), "run_id": row.get("run_id"), "server_version": row.get("server_version"),
-                "cluster_fingerprint": row.get("cluster_fingerprint"), "started": None, "finished": None,
-                "items": 0, "counts": {}, "failures": {k: 0 for k in verdicts.FAILURE_CLASSES}, "bundle": None,
-                "drift": None, "controls": None, "checks": None}
+    sweep = _sweep(c)
+    if c.directory is None:  # a fleet row that has no bundle: the cluster was not checked (or sweep only)
+        corpus = row.get("corpus_verdict", row.get("verdict"))  # an older fleet.json has no corpus_verdict
+        corpus = corpus if corpus in verdicts.VERDICTS else None if sweep else "error"
+        return _with_sweep({"name": c.name, "verdict": corpus or "error", "corpus_verdict": corpus,
+                            "checked": corpus not in verdicts.UNCHECKED,
+                            "cause": row.get("cause"), "run_id": row.get("run_id"),
+                            "server_version": row.get("server_version"),
+                            "cluster_fingerprint": row.get("cluster_fingerprint"), "started": None, "finished": None,
+                            "items": 0, "counts": {}, "failures": {k: 0 for k in verdicts.FAILURE_CLASSES},
+                            "bundle": None, "drift": None, "controls": None, "checks": None},
+                           sweep, cause=False)  # the row's cause names the sweep's already
     results = bundle.load_results(c.directory)
     run, records = results["run"], results["results"]
     exit_status = run.get("exit_status")
@@ -233,13 +284,14 @@ def _entry(c: ClusterInput) -> dict:
                                       else f"{failures['error']} item(s) got no answer" if failures["error"]
                                       else "no item was judged"))
     signed = signing.envelope_keyids(c.directory) if signing.is_signed(c.directory) else []
-    return {"name": name, "verdict": verdict, "checked": verdict not in verdicts.UNCHECKED, "cause": cause,
-            "run_id": run.get("run_id"), "server_version": run.get("server_version"),
-            "cluster_fingerprint": run.get("cluster_fingerprint"), "started": run.get("started"),
-            "finished": run.get("finished"), "items": len(records), "counts": dict(sorted(Counter(
-                r["result"] for r in records).items())), "failures": failures,
-            "bundle": {"path": str(c.directory), "sha256": bundle.sums_digest(c.directory), "signed_by": signed},
-            "drift": _drift(c.directory), "controls": _controls(records), "checks": _checks(records)}
+    entry = {"name": name, "verdict": verdict, "corpus_verdict": verdict, "checked": verdict not in verdicts.UNCHECKED,
+             "cause": cause, "run_id": run.get("run_id"), "server_version": run.get("server_version"),
+             "cluster_fingerprint": run.get("cluster_fingerprint"), "started": run.get("started"),
+             "finished": run.get("finished"), "items": len(records), "counts": dict(sorted(Counter(
+                 r["result"] for r in records).items())), "failures": failures,
+             "bundle": {"path": str(c.directory), "sha256": bundle.sums_digest(c.directory), "signed_by": signed},
+             "drift": _drift(c.directory), "controls": _controls(records), "checks": _checks(records)}
+    return _with_sweep(entry, sweep)
 
 
 # -- the document ------------------------------------------------------------------------------
@@ -247,6 +299,7 @@ def _entry(c: ClusterInput) -> dict:
 def document(clusters: list[dict]) -> dict:
     """The fleet report's JSON (``harness/schemas/fleet-report.schema.json``)."""
     by_verdict = {v: sum(1 for c in clusters if c["verdict"] == v) for v in verdicts.VERDICTS}
+    parts = [verdicts.row_verdicts(c) for c in clusters]
     versions: dict[str, list[str]] = defaultdict(list)
     for c in clusters:
         if c["server_version"]:
@@ -262,9 +315,9 @@ def document(clusters: list[dict]) -> dict:
         "frameworks": {key: {"title": title, "names": {ref: names.get(ref, ref) for ref in used[key]}}
                        for key, (title, _field, names) in FRAMEWORKS.items()},
         "summary": {"clusters": len(clusters), "verdicts": by_verdict,
-                    "findings": sum(by_verdict[v] for v in verdicts.FINDINGS),
-                    "unchecked": sum(by_verdict[v] for v in verdicts.UNCHECKED),
-                    "exit_status": verdicts.exit_status(c["verdict"] for c in clusters),
+                    "findings": sum(any(v in verdicts.FINDINGS for v in p) for p in parts),
+                    "unchecked": sum(any(v in verdicts.UNCHECKED for v in p) for p in parts),
+                    "exit_status": verdicts.exit_status(v for p in parts for v in p),
                     "server_versions": {v: sorted(n) for v, n in sorted(versions.items())},
                     "drifted": sorted(c["name"] for c in clusters if (c.get("drift") or {}).get("drifted"))},
     }
@@ -285,7 +338,8 @@ def _asset(name: str) -> str:
     return _ASSETS.joinpath(name).read_text(encoding="utf-8")
 
 
-_VERDICT_CLASS = {"passed": "passed", "gap": "failed", "deviation": "changed", "not-enforced": "failed"}
+_VERDICT_CLASS = {"passed": "passed", "gap": "failed", "deviation": "changed", "not-enforced": "failed",
+                  "off-policy": "failed"}
 
 
 def _chip(verdict: str) -> str:
@@ -302,6 +356,9 @@ def _cell(status: str | None, title: str) -> str:
 
 
 def _not_checked(c: dict, span: int) -> str:
+    if c.get("corpus_verdict") is None and c.get("sweep"):
+        return (f'<td class="c none" colspan="{span}" data-status="not-run">no corpus run: namespace sweep only '
+                '(see Namespaces)</td>')
     return (f'<td class="c unchecked" colspan="{span}" data-status="not-checked" title="{_e(c.get("cause") or "")}">'
             f'not checked: {_e(c["verdict"])} (see Clusters)</td>')
 
@@ -317,7 +374,8 @@ def _slug(text: str) -> str:
 def _summary(doc: dict) -> str:
     s = doc["summary"]
     cards = [("", s["clusters"], "clusters"), ("pass", s["verdicts"]["passed"], "passed"),
-             ("fail" if s["findings"] else "pass", s["findings"], "with a finding (gap, deviation, not-enforced)"),
+             ("fail" if s["findings"] else "pass", s["findings"], "with a finding (gap, deviation, not-enforced, "
+                                                                   "off-policy)"),
              ("skip" if s["unchecked"] else "pass", s["unchecked"], "not checked (unreachable, refused, ...)"),
              ("fail" if s["drifted"] else "", len(s["drifted"]), "drifted since their previous run")]
     out = [summary_cards(cards)]
@@ -326,7 +384,9 @@ def _summary(doc: dict) -> str:
     out.append('<p class="mute">passed: every item judged and passed. gap: something was admitted (or not warned '
                'about, or not audited) that the standard refuses. deviation: items failed, none weaker (stricter, '
                'other checks). not-enforced: PodSecurity is not in effect (the preflight canary was admitted). '
-               'incomplete, unreachable, refused, error: the cluster was not checked; never read as passed.</p>')
+               'off-policy: the namespace sweep found namespaces that do not meet the namespace policy. '
+               'incomplete, unreachable, refused, error: the cluster (its run or its sweep) was not checked; never '
+               'read as passed. With a sweep, a cluster shows the worse of its two verdicts.</p>')
     return report_section("summary", "Summary", out)
 
 
@@ -336,7 +396,7 @@ def _clusters(doc: dict) -> str:
            + '</select></label><span id="fnote" class="mute"></span></div>'
            '<table class="clusters"><thead><tr><th>cluster</th><th>verdict</th><th>server</th><th>items</th>'
            '<th>passed</th><th>failed</th><th>skipped</th><th>failures (weaker / stricter / different / error)</th>'
-           '<th>drift</th><th>run</th><th>evidence</th><th>cause</th></tr></thead><tbody>']
+           '<th>namespaces (sweep)</th><th>drift</th><th>run</th><th>evidence</th><th>cause</th></tr></thead><tbody>']
     for c in doc["clusters"]:
         counts, f = c["counts"], c["failures"]
         drift = c.get("drift")
@@ -350,10 +410,45 @@ def _clusters(doc: dict) -> str:
                    f'<td>{_chip(c["verdict"])}</td><td>{_e(c["server_version"] or "-")}</td><td>{c["items"]}</td>'
                    f'<td>{counts.get("passed", 0)}</td><td>{counts.get("failed", 0)}</td><td>{counts.get("skipped", 0)}</td>'
                    f'<td>{f["weaker"]} / {f["stricter"]} / {f["different"]} / {f["error"]}</td>'
+                   f'<td>{_sweep_cell(c.get("sweep"))}</td>'
                    f'<td class="{"failed" if drift and drift["drifted"] else ""}">{_e(drift_text)}</td>'
                    f'<td>{_e(c["run_id"] or "-")}</td><td>{evidence}</td><td>{_e(c["cause"] or "")}</td></tr>')
     out.append("</tbody></table>")
     return report_section("clusters", "Clusters", out)
+
+
+def _sweep_cell(sweep: dict | None) -> str:
+    if sweep is None:
+        return '<span class="mute">not swept</span>'
+    figures = f' {len(sweep["admitting"])}/{sweep["namespaces"]} admit' if sweep.get("document") else ""
+    return f'{_chip(sweep["verdict"])}<span data-sweep="{_e(sweep["verdict"])}">{_e(figures)}</span>'
+
+
+def _namespaces(doc: dict) -> str:
+    """Per cluster, what its namespace sweep proved: which namespaces would admit the breakout pod."""
+    swept = [c for c in doc["clusters"] if c.get("sweep")]
+    out = ['<p class="mute">From each cluster\'s namespace sweep (<code>pss-harness fleet --sweep</code>: '
+           'server-side dry runs in every namespace but the harness\'s own). <em>admit</em>: the effective enforce, '
+           'proven by behaviour, would admit the breakout pod (exempt, no PodSecurity, or privileged, by label or by '
+           'the cluster\'s defaults); judged only against a namespace policy.</p>'
+           '<table class="sweeps"><thead><tr><th>cluster</th><th>sweep</th><th>swept</th><th>admit the breakout pod'
+           '</th><th>exempt by name</th><th>not proven</th><th>findings (policy)</th><th>document</th></tr></thead>'
+           '<tbody>']
+    for c in swept:
+        w = c["sweep"]
+        findings = ("no policy" if not w["policy"] else
+                    ", ".join(f"{k} {n}" for k, n in w["by_finding"].items()) or "none")
+        document = (f'<code title="{_e(w["document"])}">SHA-256 {_e(w["sha256"][:16])}\u2026</code>' if w["document"]
+                    else _e(w["cause"] or "none"))
+        out.append(f'<tr data-verdict="{_e(c["verdict"])}" data-swept="{_e(c["name"])}">{_row_head(c)}'
+                   f'<td>{_chip(w["verdict"])}</td><td>{w["namespaces"] if w["document"] else "-"}</td>'
+                   f'<td class="{"failed" if w["admitting"] else ""}" data-admitting="{_e(",".join(w["admitting"]))}">'
+                   f'{_e(", ".join(w["admitting"]) or "none")}</td>'
+                   f'<td data-exempt="{_e(",".join(w["exempt"]))}">{_e(", ".join(w["exempt"]) or "none")}</td>'
+                   f'<td class="{"unchecked" if w["unproven"] else ""}">{_e(", ".join(w["unproven"]) or "none")}</td>'
+                   f'<td class="{"failed" if w["findings"] else ""}">{_e(findings)}</td><td>{document}</td></tr>')
+    out.append("</tbody></table>")
+    return report_section("namespaces", "Namespaces: which would admit a breakout pod", out)
 
 
 def _control_matrix(doc: dict) -> str:
@@ -393,7 +488,9 @@ def _check_matrix(doc: dict) -> str:
     out = ['<p class="mute">Each cell: every item that is '
            'evidence for the check at that level, over all modes and kinds.</p>']
     if not cols:
-        out.append('<p class="mute">No cluster was checked.</p>')
+        sweep_only = all(c.get("corpus_verdict") is None and c.get("sweep") for c in doc["clusters"])
+        out.append('<p class="mute">No corpus run: namespace sweep only (see Namespaces).</p>' if sweep_only else
+                   '<p class="mute">No cluster was checked.</p>')
         return report_section("checks", title, out)
     spans: list[list] = []
     for k, _lv in cols:
@@ -449,6 +546,7 @@ def render(doc: dict) -> str:
     s = doc["summary"]
     title = f"PodSecurity admission fleet report \u2014 {s['clusters']} cluster(s)"
     verdict = "findings" if s["findings"] else ("unchecked" if s["unchecked"] else "passed")
+    swept = any(c.get("sweep") for c in doc["clusters"])
     data = json.dumps({"clusters": [{"name": c["name"], "verdict": c["verdict"]} for c in doc["clusters"]]},
                       separators=(",", ":"), sort_keys=True).replace("<", "\\u003c")
     return "".join([
@@ -461,9 +559,12 @@ def render(doc: dict) -> str:
         f"<header><h1>{_e(title)}</h1><div class=\"sub\">{s['verdicts']['passed']} passed \u00b7 {s['findings']} with a "
         f"finding \u00b7 {s['unchecked']} not checked \u00b7 {len(s['drifted'])} drifted \u00b7 generated from the "
         f"bundles' results ({_e(doc.get('generated'))})</div></header>",
-        "<nav><a href=\"#summary\">Summary</a><a href=\"#clusters\">Clusters</a><a href=\"#controls\">Controls</a>"
+        "<nav><a href=\"#summary\">Summary</a><a href=\"#clusters\">Clusters</a>"
+        + ("<a href=\"#namespaces\">Namespaces</a>" if swept else "") +
+        "<a href=\"#controls\">Controls</a>"
         "<a href=\"#checks\">Checks</a><a href=\"#drift\">Drift</a><a href=\"#versions\">Versions</a></nav><main>",
-        _summary(doc), _clusters(doc), _control_matrix(doc), _check_matrix(doc), _drift_section(doc), _versions(doc),
+        _summary(doc), _clusters(doc), _namespaces(doc) if swept else "", _control_matrix(doc), _check_matrix(doc),
+        _drift_section(doc), _versions(doc),
         "</main><footer>Generated by pss-harness from verified evidence bundles. Check this report's integrity with "
         "<code>pss-harness report verify DIR</code>; every cluster's bundle with the same command.</footer>",
         f'<script type="application/json" id="fleet-data">{data}</script>',

@@ -22,6 +22,13 @@ What the corpus run can and cannot see on ``lax``:
   "stricter"; an ``enforce`` default made the warn- and audit-mode namespaces refuse the
   readiness probe: ``tests/integration/test_cluster_defaults.py``).
 
+What ``--sweep`` adds: both live planes get a namespace ``legacy`` labelled ``enforce=baseline``;
+each cluster's namespace sweep (its own process) probes every namespace but the harness's own,
+against a policy that wants ``legacy`` at baseline. On ``correct`` it is clean and every namespace
+it says admits the breakout pod does (the server is asked again); on ``lax`` ``legacy`` is exempt
+and admits it: ``off-policy``, the exemption the corpus run could not see; ``down``'s sweep is not
+checked. ``--sweep-only`` shows the same without the corpus: ``lax`` reads ``off-policy``.
+
 A second fleet run, after a ValidatingAdmissionPolicy on ``correct`` starts refusing sandboxed
 pods, shows the drift since the first run.
 """
@@ -41,8 +48,11 @@ import yaml
 
 from harness.cluster.client import Cluster
 from harness.core.polling import poll
+from harness.core.posture import BREAKOUT_POD
 from harness.embedded import EmbeddedCluster, Exemptions, PodSecurityDefaults
 from harness.reports import bundle
+
+from _planes import namespace_policy
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -101,12 +111,12 @@ def harness(*args: str, cwd: Path) -> subprocess.CompletedProcess:
                           timeout=900, env=env)
 
 
-def run_fleet(planes) -> subprocess.CompletedProcess:
+def run_fleet(planes, *options: str, reports: str = "fleet", corpus: bool = True) -> subprocess.CompletedProcess:
     p = planes
+    tail = ["--", *PYTEST_ARGS, "--psa-scenarios", str(p["extra"])] if corpus else []
     return harness("fleet", "--kubeconfig", str(p["kubeconfig"]), "--contexts", "correct,lax,down", "--parallel", "2",
-                   "--reports", str(p["root"] / "fleet"), "--audit-log", f"correct={p['correct'].audit_log}",
-                   "--audit-log", f"lax={p['lax'].audit_log}", "--format", "json", "--",
-                   *PYTEST_ARGS, "--psa-scenarios", str(p["extra"]), cwd=p["root"])
+                   "--reports", str(p["root"] / reports), "--audit-log", f"correct={p['correct'].audit_log}",
+                   "--audit-log", f"lax={p['lax'].audit_log}", "--format", "json", *options, *tail, cwd=p["root"])
 
 
 @pytest.fixture(scope="module")
@@ -158,6 +168,106 @@ def test_fleet_gives_one_row_per_cluster_with_the_right_verdict(first, planes, s
     assert doc["summary"]["unchecked"] == 1
     for ctx in ("correct", "lax", "down"):  # progress per cluster on stderr
         assert re.search(rf"\[\d/3\] {ctx}: (PASSED|GAP|UNREACHABLE) in", first.stderr), first.stderr
+
+
+POLICY = namespace_policy("  - {name: tenants, namespaces: [legacy, 'team-*'], minimum: {enforce: baseline}}\n")
+
+
+@pytest.fixture(scope="module")
+def swept(first, planes):
+    """The fleet with the namespace sweep (after the first run), and the same with --sweep-only."""
+    for plane in ("correct", "lax"):
+        Cluster(planes[plane].kubeconfig).create_namespace(
+            "legacy", {"pss-harness.io/test": "fleet", "pod-security.kubernetes.io/enforce": "baseline"}, exist_ok=True)
+    policy = planes["root"] / "desired.yaml"
+    policy.write_text(POLICY)
+    both = run_fleet(planes, "--sweep", "--namespace-policy", str(policy), reports="fleet-swept")
+    only = run_fleet(planes, "--sweep-only", "--namespace-policy", str(policy), reports="fleet-sweep-only",
+                     corpus=False)
+    for name, run in (("without the sweep", first), ("with --sweep", both), ("--sweep-only", only)):
+        print(f"fleet {name}: {json.loads(run.stdout)['duration']:.1f}s")  # the figures the README quotes (-s)
+    return both, only
+
+
+def _admits(plane: EmbeddedCluster, namespace: str) -> bool:
+    """The server's own answer: is the breakout pod admitted in ``namespace`` (a dry run)?"""
+    resp = Cluster(plane.kubeconfig).submit(BREAKOUT_POD, namespace)
+    assert resp.status in (201, 403), (namespace, resp.status, resp.message)
+    return resp.status == 201
+
+
+def test_with_the_sweep_the_fleet_sees_each_clusters_own_namespaces(swept, first, planes, schema_check):
+    both, only = swept
+    assert both.returncode == 5, both.stderr  # lax: a gap and off-policy; down: neither run nor sweep checked
+    doc = json.loads(both.stdout)
+    schema_check(doc, "fleet")
+    assert doc["sweep"] == {"policy": "desired.yaml"} and doc["corpus"] is True
+    rows = {r["context"]: r for r in doc["clusters"]}
+    fleet = planes["root"] / "fleet-swept"
+
+    correct, lax, down = rows["correct"], rows["lax"], rows["down"]
+    assert (correct["verdict"], correct["corpus_verdict"], correct["sweep"]["verdict"]) == ("passed", "passed", "passed")
+    assert correct["cause"] is None and correct["items"] == 9
+    for ctx, row in (("correct", correct), ("lax", lax)):
+        sweep = row["sweep"]
+        assert sweep["document"] == f"{ctx}/namespaces.json" and sweep["policy"] is True and sweep["plugin"] == "loaded"
+        ns_doc = json.loads((fleet / sweep["document"]).read_text())
+        schema_check(ns_doc, "namespaces")
+        swept_names = [n["namespace"] for n in ns_doc["namespaces"]]
+        assert "legacy" in swept_names and "default" in swept_names and sweep["namespaces"] == len(swept_names)
+        assert not any(n["labels"].get("pss-harness.io/run-id") for n in ns_doc["namespaces"])  # not the run's own
+        # every namespace the fleet says admits the breakout pod does, and every other one refuses it: ask the server
+        plane = planes[ctx]
+        assert sorted(sweep["admitting"]) == sorted(n for n in swept_names if _admits(plane, n)), ctx
+        assert sweep["unproven"] == [] and (fleet / f"{ctx}/namespaces.log").is_file()
+    assert "legacy" not in correct["sweep"]["admitting"] and correct["sweep"]["exempt"] == []
+    assert correct["sweep"]["findings"] == 0 and set(correct["sweep"]["admitting"]) >= {"default", "kube-system"}
+
+    # lax: the exemption the corpus run could not see (its items pass as on correct) is the sweep's finding
+    assert (lax["verdict"], lax["corpus_verdict"], lax["sweep"]["verdict"]) == ("gap", "gap", "off-policy")
+    assert lax["failures"]["weaker"] == 2
+    assert lax["sweep"]["exempt"] == ["legacy"] and "legacy" in lax["sweep"]["admitting"]
+    assert lax["sweep"]["offending"] == ["legacy"] and lax["sweep"]["by_finding"].get("exempt-namespace") == 1
+    assert "namespace sweep: " in lax["cause"] and "legacy" in lax["cause"]
+
+    assert (down["verdict"], down["corpus_verdict"], down["sweep"]["verdict"]) == ("unreachable",) * 3
+    assert down["sweep"]["document"] is None and down["sweep"]["exit_status"] == 3
+    assert not (fleet / "down" / "namespaces.json").exists() and planes["down_server"] not in json.dumps(doc)
+    assert doc["summary"]["findings"] == 1 and doc["summary"]["unchecked"] == 1
+    for ctx in ("correct", "lax", "down"):
+        assert f"{ctx}: namespace sweep started" in both.stderr, both.stderr
+
+    # the sweep alone: the namespace exemption now decides lax's verdict
+    assert only.returncode == 5, only.stderr
+    doc_only = json.loads(only.stdout)
+    schema_check(doc_only, "fleet")
+    assert doc_only["corpus"] is False
+    verdicts = {r["context"]: (r["verdict"], r["corpus_verdict"], r["items"]) for r in doc_only["clusters"]}
+    assert verdicts == {"correct": ("passed", None, 0), "lax": ("off-policy", None, 0),
+                        "down": ("unreachable", None, 0)}
+
+    # the fleet report carries it, and refuses a sweep document changed after the fleet recorded it
+    out = planes["root"] / "report-swept"
+    made = harness("report", "fleet", str(out), str(fleet), "--format", "json", cwd=planes["root"])
+    assert made.returncode == 5, made.stderr
+    report = json.loads(made.stdout)
+    schema_check(report, "fleet-report")
+    by = {c["name"]: c for c in report["clusters"]}
+    assert by["lax"]["verdict"] == "gap" and by["lax"]["sweep"]["exempt"] == ["legacy"]
+    assert by["correct"]["sweep"]["admitting"] == correct["sweep"]["admitting"]
+    assert by["down"]["sweep"]["verdict"] == "unreachable" and not by["down"]["checked"]
+    page = (out / "index.html").read_text()
+    assert '<section id="namespaces">' in page and 'data-exempt="legacy"' in page
+    only_report = harness("report", "fleet", str(planes["root"] / "report-sweep-only"),
+                          str(planes["root"] / "fleet-sweep-only"), "--format", "json", cwd=planes["root"])
+    assert only_report.returncode == 5, only_report.stderr
+    schema_check(json.loads(only_report.stdout), "fleet-report")
+    assert "no corpus run: namespace sweep only" in (planes["root"] / "report-sweep-only" / "index.html").read_text().lower()
+    document = fleet / "lax" / "namespaces.json"
+    document.write_text(document.read_text().replace('"legacy"', '"legacy2"'))
+    refused = harness("report", "fleet", str(planes["root"] / "report-tampered"), str(fleet), cwd=planes["root"])
+    assert refused.returncode == 2 and "1 sweep document(s) fail verification" in refused.stderr, refused.stderr
+    assert "the document was replaced" in refused.stderr
 
 
 def test_a_second_run_shows_drift_and_the_fleet_report_renders_in_a_browser(first, planes, tmp_path, schema_check):

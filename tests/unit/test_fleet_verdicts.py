@@ -246,3 +246,103 @@ def test_the_fleet_schemas_are_valid_and_describe_every_field(name):
     jsonschema.Draft202012Validator.check_schema(s)
     assert _undescribed(s, s.get("$defs", {}), name) == []
     assert s["$defs"]["cluster"]["properties"]["verdict"]["enum"] == list(core.VERDICTS)
+
+
+# -- the namespace sweep in the fleet (fleet --sweep) -----------------------------------------------------
+
+def _ns(name, state="proven", level="baseline", probe="ok", exempt=()):
+    return {"namespace": name, "enforce": {"state": state, "level": level if state == "proven" else None},
+            "probe": {"state": probe}, "exempt": list(exempt)}
+
+
+def _sweep_doc(namespaces, findings=(), *, policy=True, plugin="loaded", runner_exempt=False):
+    return {"namespaces": namespaces, "findings": [{"id": i, "namespace": n} for i, n in findings],
+            "policy": {"path": "p.yaml", "rules": []} if policy else None,
+            "cluster": {"plugin": {"state": plugin}, "runner": {"exempt": runner_exempt}}}
+
+
+def test_a_sweep_reports_the_namespaces_that_admit_and_is_judged_only_by_a_policy():
+    namespaces = [_ns("kube-system", level="privileged"), _ns("legacy", "none", exempt=("namespace",)),
+                  _ns("team-a"), _ns("team-b", level="restricted")]
+    clean = core.sweep_outcome(_sweep_doc(namespaces, policy=False))
+    assert clean["verdict"] == "passed" and clean["admitting"] == ["kube-system", "legacy"]
+    assert clean["exempt"] == ["legacy"] and clean["namespaces"] == 4 and clean["policy"] is False
+    assert core.sweep_cause(clean) is None
+    off = core.sweep_outcome(_sweep_doc(namespaces, [("exempt-namespace", "legacy"), ("weaker-than-required", "legacy")]))
+    assert off["verdict"] == "off-policy" and off["findings"] == 2 and off["offending"] == ["legacy"]
+    assert core.sweep_cause(off) == ("2 finding(s) against the namespace policy in legacy "
+                                     "(exempt-namespace 1, weaker-than-required 1)")
+
+
+def test_a_sweep_that_could_not_prove_is_never_passed():
+    unproven = core.sweep_outcome(_sweep_doc([_ns("a"), _ns("b", "unknown", probe="unprobeable")], policy=False))
+    assert unproven["verdict"] == "incomplete" and unproven["unproven"] == ["b"]
+    assert core.sweep_cause(unproven) == "1 namespace(s) not proven: b"
+    unknown_mode = core.sweep_outcome(_sweep_doc([_ns("a")], [("audit-unknown", "a")]))  # no audit log, rule wants it
+    assert unknown_mode["verdict"] == "incomplete" and unknown_mode["findings"] == 0
+    assert "audit-unknown" in core.sweep_cause(unknown_mode)
+    runner = core.sweep_outcome(_sweep_doc([_ns("a", "unknown")], policy=False, runner_exempt=True))
+    assert runner["verdict"] == "incomplete"
+    assert core.sweep_cause(core.sweep_outcome(_sweep_doc([], policy=False, runner_exempt=True))).startswith(
+        "the sweep's identity is exempt")
+    # a finding and something unproven: off-policy (a finding outranks not-checked), the unproven still listed
+    both = core.sweep_outcome(_sweep_doc([_ns("a", "none"), _ns("b", "unknown")], [("weaker-than-required", "a"),
+                                                                                  ("enforce-unknown", "b")]))
+    assert both["verdict"] == "off-policy" and both["unproven"] == ["b"] and both["findings"] == 1
+    disabled = core.sweep_outcome(_sweep_doc([_ns("a", "none")], [("plugin-disabled", "a")], plugin="disabled"))
+    assert disabled["verdict"] == "not-enforced" and disabled["admitting"] == ["a"]
+
+
+def test_a_clusters_verdict_is_the_worse_of_its_run_and_its_sweep_and_the_exit_status_counts_both():
+    assert core.fold("passed", "off-policy") == "off-policy" and core.fold("gap", "off-policy") == "gap"
+    assert core.fold("deviation", "off-policy") == "off-policy"      # admitted against the policy is weaker
+    assert core.fold("passed", "incomplete") == "incomplete" and core.fold("passed", "unreachable") == "unreachable"
+    assert core.fold("incomplete", "off-policy") == "off-policy"     # a finding found is still a finding
+    assert core.fold(None, "passed") == "passed" and core.fold("passed", None) == "passed"
+    assert core.fold("not-enforced", "off-policy") == "not-enforced"
+    with pytest.raises(ValueError):
+        core.fold(None, None)
+    assert sorted(core.SEVERITY) == sorted(core.VERDICTS)
+
+    def row(corpus, sweep):
+        return {"verdict": core.fold(corpus, sweep), "corpus_verdict": corpus,
+                "sweep": None if sweep is None else {"verdict": sweep}}
+
+    def status(*rows):
+        return core.exit_status(v for r in rows for v in core.row_verdicts(r))
+
+    assert status(row("passed", "passed")) == 0
+    assert status(row("passed", "off-policy")) == 1
+    assert status(row("passed", "incomplete")) == 4                  # a sweep that could not probe is never ok
+    assert status(row("gap", "incomplete")) == 5                     # the row reads gap; the sweep was not checked
+    assert status(row("incomplete", "off-policy")) == 5
+    assert status(row(None, "off-policy"), row(None, "passed")) == 1  # --sweep-only
+    assert core.row_verdicts({"verdict": "unreachable"}) == ["unreachable"]  # a row of an older fleet.json
+
+
+def test_fleet_sweep_arguments_are_checked_first_and_an_unreachable_sweep_is_not_checked(tmp_path, capsys):
+    kc = _kubeconfig(tmp_path / "kc", {"down": "https://127.0.0.1:1"})
+    base = ["fleet", "--kubeconfig", str(kc), "--contexts", "down", "--reports", str(tmp_path / "r")]
+    assert main([*base, "--sweep-only", "--", "-k", "x"]) == 2
+    assert "--sweep-only runs no corpus" in capsys.readouterr().err
+    bad = tmp_path / "desired.yaml"
+    bad.write_text("apiVersion: pss-harness.io/v1\nkind: NamespacePolicy\nrules:\n  - {name: x, minimum: {enforce: nope}}\n")
+    assert main([*base, "--namespace-policy", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "desired.yaml:4" in err and "Traceback" not in err and not (tmp_path / "r").exists()
+
+    rc = main([*base, "--sweep-only", "--format", "json"])  # a real connection refused: the sweep's own process
+    out = capsys.readouterr()
+    assert rc == 4, out.err
+    doc = json.loads(out.out)
+    jsonschema.validate(doc, json.loads(schema_path("fleet").read_text()), cls=jsonschema.Draft202012Validator)
+    row = doc["clusters"][0]
+    assert (row["verdict"], row["corpus_verdict"], row["sweep"]["verdict"]) == ("unreachable", None, "unreachable")
+    assert row["sweep"]["exit_status"] == 3 and row["sweep"]["document"] is None and "did not answer" in row["cause"]
+    assert "127.0.0.1:1" not in out.out and (tmp_path / "r" / row["sweep"]["log"]).is_file()
+    assert "down: namespace sweep started" in out.err and "SWEEP" not in out.out
+    report = main(["report", "fleet", str(tmp_path / "out"), str(tmp_path / "r"), "--format", "json"])
+    assert report == 4
+    entry = json.loads(capsys.readouterr().out)["clusters"][0]
+    assert (entry["verdict"], entry["corpus_verdict"], entry["checked"]) == ("unreachable", None, False)
+    assert entry["cause"].count("namespace sweep:") == 1
