@@ -62,7 +62,7 @@ def pytest_command(pytest_args: list[str], cwd: Path, reports: Path | None = Non
     # The plugin writes JUnit XML and Allure results per run under the report directory unless
     # --junitxml / --alluredir say otherwise.
     cmd = [sys.executable, "-P", "-m", "pytest", str(corpus), "-p", "harness.plugin",
-           "--rootdir", str(corpus.parent), "-o", f"cache_dir={cwd / '.pytest_cache'}"]
+           "--rootdir", str(corpus.parent), "-o", f"cache_dir={cache}"]
     if not _has_option(pytest_args, "--psa-reports"):
         cmd.append(f"--psa-reports={reports}")
     return cmd + pytest_args

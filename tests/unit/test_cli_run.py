@@ -73,3 +73,13 @@ def test_it_collects_the_whole_corpus_from_another_directory(tmp_path):
     assert len(ids) == len(pod_scenarios) > 100  # one baseline-enforce-latest Pod item per scenario
     assert all(i.startswith("scenarios/") for i in ids), ids[:3]
     assert len(list((tmp_path / "reports" / "runs").glob("*/junit.xml"))) == 1  # the run's own JUnit XML
+
+
+def test_a_run_with_its_own_reports_directory_keeps_pytest_s_cache_there(tmp_path):
+    from harness.cli.run import pytest_command
+
+    shared = pytest_command([], tmp_path)
+    assert f"cache_dir={tmp_path / '.pytest_cache'}" in shared
+    own = pytest_command([], tmp_path, reports=tmp_path / "fleet" / "prod-eu")
+    assert f"cache_dir={tmp_path / 'fleet' / 'prod-eu' / '.pytest_cache'}" in own  # fleet: runs share nothing
+    assert f"--psa-reports={tmp_path / 'fleet' / 'prod-eu'}" in own
