@@ -27,7 +27,7 @@ from harness.cluster.incluster import InCluster
 from harness.core.errors import HarnessError
 from harness.core.settings import HarnessConfig
 from harness.plugin import allure as allure_labels
-from harness.plugin import evidence, gcpolicy, status
+from harness.plugin import evidence, gcpolicy, junit_spool, status
 from harness.plugin.collect import ScenarioFile, ScenarioItem, is_scenario_file
 from harness.plugin.options import add_options, get_config, reports_dir
 from harness.plugin.runstatus import RunTracker, tracker_of
@@ -78,6 +78,7 @@ def pytest_configure(config: pytest.Config) -> None:
     RunTracker.install(config)
     if not is_worker(config):  # the process that reports: a worker's reports must reach the controller whole
         config.pluginmanager.register(_SlimPassedReports(config), "pss-harness-slim-reports")
+        junit_spool.install(config)
     for directory in cfg.scenario_dirs:  # the user's own corpus, collected with the paths given
         if directory not in config.args:
             config.args.append(directory)

@@ -68,7 +68,16 @@ def _shared(value):
 
 def share_strings(report) -> None:
     """Make the strings of ``report`` (node id, location, keywords, user properties) the interned equal ones."""
+    # the attribute names and plain string values too ("passed", "call", the worker id, the run's
+    # uid): an unserialised report's __dict__ brings its own copies (16 keys per report)
+    attributes = vars(report)
+    named = [(sys.intern(k), _shared(v)) for k, v in attributes.items()]
+    attributes.clear()
+    attributes.update(named)
     report.nodeid = _shared(report.nodeid)
+    carried = getattr(report, "pss_harness", None)
+    if type(carried) is dict:
+        report.pss_harness = {sys.intern(k): _shared(v) for k, v in carried.items()}
     location = getattr(report, "location", None)
     if isinstance(location, tuple):
         report.location = tuple(_shared(v) for v in location)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -68,7 +69,7 @@ def slim(record: dict, shared: _Shared | None = None) -> dict:
             value = None if value is None else share({"outcome": value.get("outcome")})
         elif key in _PER_SCENARIO or key in ("policy", "expected", "controls", "kind", "result", "scenario"):
             value = share(value)
-        out[key] = value
+        out[sys.intern(key)] = value  # json.loads makes each record's keys anew
     return out
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import sys
 import types
 
 from harness.plugin import gcpolicy
@@ -41,6 +42,12 @@ def test_shared_strings_change_no_value():
     assert next(iter(report.keywords)) is next(iter(other.keywords))
     assert report.user_properties == [("scenario", "vulnerable-pod"), ("http_status", 403)]
     assert report.user_properties[0][1] is other.user_properties[0][1]
+    # attribute names held once too (an unserialised report's __dict__ brings its own keys)
+    key = next(k for k in vars(report) if k == "user_properties")
+    assert key is next(k for k in vars(other) if k == "user_properties")
+    carried = types.SimpleNamespace(nodeid=nodeid, pss_harness={copy("result"): copy("passed")})
+    gcpolicy.share_strings(carried)
+    assert carried.pss_harness == {"result": "passed"} and next(iter(carried.pss_harness)) is sys.intern("result")
 
 
 def _report(outcome: str, when: str):
