@@ -57,7 +57,7 @@ class JunitSpool:
         original = xml.finalize
 
         def finalize(report) -> None:
-            reporter = xml.node_reporters.get((report.id, getattr(report, "node", None)))
+            reporter = xml.node_reporters.get((getattr(report, "id", report.nodeid), getattr(report, "node", None)))
             original(report)
             if reporter is not None and (".yaml::" in report.nodeid or ".yml::" in report.nodeid):
                 self._spool(reporter)
