@@ -28,7 +28,7 @@ from harness.core.errors import HarnessError
 from harness.core.settings import HarnessConfig
 from harness.plugin import allure as allure_labels
 from harness.plugin import evidence, gcpolicy, junit_spool, status
-from harness.plugin.collect import ScenarioFile, ScenarioItem, is_scenario_file
+from harness.plugin.collect import ScenarioFile, ScenarioItem, is_scenario_file, is_scenario_nodeid
 from harness.plugin.options import add_options, get_config, reports_dir
 from harness.plugin.runstatus import RunTracker, tracker_of
 from harness.plugin.summary import summary_lines
@@ -300,8 +300,7 @@ _ITEM_REPORTS = gcpolicy.ReportCounter()
 def pytest_runtest_logreport(report) -> None:
     """Scenario items' reports, which the terminal reporter keeps to the end: equal strings held once (a report
     from an xdist worker arrives with its own copy of every keyword and property), and frozen out of GC scans."""
-    nodeid = report.nodeid
-    if ".yaml::" not in nodeid and ".yml::" not in nodeid:
+    if not is_scenario_nodeid(report.nodeid):
         return
     if getattr(report, "node", None) is not None:  # unserialised by the xdist controller: its own strings
         gcpolicy.share_strings(report)
@@ -317,7 +316,7 @@ class _SlimPassedReports:
 
     @pytest.hookimpl(trylast=True)
     def pytest_runtest_logreport(self, report) -> None:
-        if ".yaml::" in report.nodeid or ".yml::" in report.nodeid:
+        if is_scenario_nodeid(report.nodeid):
             terminal = self.config.pluginmanager.get_plugin("terminalreporter")
             gcpolicy.slim_passed(report, getattr(terminal, "stats", None))
 

@@ -25,6 +25,11 @@ class VerdictMismatch(AssertionError):
     """The cluster did not do what the scenario data says it owes."""
 
 
+def is_scenario_nodeid(nodeid: str) -> bool:
+    """Whether a node id (an item's or its report's) is a scenario item's: ``<file>.yaml::<id>[...]``."""
+    return ".yaml::" in nodeid or ".yml::" in nodeid
+
+
 def is_scenario_file(path: Path, roots: tuple[Path, ...] = ()) -> bool:
     """Whether pytest should collect ``path`` as a scenario (and report it if it is not a valid one).
 

@@ -67,7 +67,8 @@ def _shared(value):
 
 
 def share_strings(report) -> None:
-    """Make the strings of ``report`` (node id, location, keywords, user properties) the interned equal ones."""
+    """Make the strings of ``report`` the interned equal ones: node id, location, and (unless it passed) keywords
+    and user properties."""
     # the attribute names and plain string values too ("passed", "call", the worker id, the run's
     # uid): an unserialised report's __dict__ brings its own copies (16 keys per report)
     attributes = vars(report)
@@ -81,6 +82,8 @@ def share_strings(report) -> None:
     location = getattr(report, "location", None)
     if isinstance(location, tuple):
         report.location = tuple(_shared(v) for v in location)
+    if getattr(report, "outcome", None) == "passed":  # ``slim_passed`` drops its keywords and properties
+        return
     keywords = getattr(report, "keywords", None)
     if type(keywords) is dict:
         report.keywords = {_shared(k): v for k, v in keywords.items()}

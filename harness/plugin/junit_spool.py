@@ -14,7 +14,8 @@ Only cases whose node id names a scenario file (``.yaml::``) are spooled; anothe
 cases, and a pytest whose junitxml lacks what this relies on (``LogXML.finalize``,
 ``node_reporters``, ``_NodeReporter.to_xml``, ``logfile``), are left to pytest as they are.
 
-Imports: pytest (the junitxml plugin's stash key) and the standard library.
+Imports: pytest (the junitxml plugin's stash key), ``harness.plugin.collect`` (what a scenario node
+id is) and the standard library.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ import re
 import xml.etree.ElementTree as ET
 
 import pytest
+
+from harness.plugin.collect import is_scenario_nodeid
 
 __all__ = ["JunitSpool", "install"]
 
@@ -59,7 +62,7 @@ class JunitSpool:
         def finalize(report) -> None:
             reporter = xml.node_reporters.get((getattr(report, "id", report.nodeid), getattr(report, "node", None)))
             original(report)
-            if reporter is not None and (".yaml::" in report.nodeid or ".yml::" in report.nodeid):
+            if reporter is not None and is_scenario_nodeid(report.nodeid):
                 self._spool(reporter)
 
         xml.finalize = finalize
@@ -69,7 +72,6 @@ class JunitSpool:
         if self.spool is None:
             os.makedirs(os.path.dirname(self.path), exist_ok=True)
             self.spool = open(self.path, "w+b")
-        self.spool.seek(0, os.SEEK_END)
         self.offsets.append(self.spool.tell())
         self.lengths.append(len(data))
         self.spool.write(data)
